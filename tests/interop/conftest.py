@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .framework import ProcessManager, make_interop_dir, require_program
+from .realworld import RealWorld, start_realworld
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -83,3 +84,16 @@ def tls_material() -> Iterator[TLSMaterial]:
     yield TLSMaterial(directory, directory / "ca.pem", directory / "server.pem",
                       directory / "server.key", chain)
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def realworld() -> Iterator[RealWorld]:
+    """Dovecot (IMAP, POP3, LMTP, submission) and Postfix, started once per test run.
+
+    Tests share it: give each test its own user or mailbox content, and call
+    ``flush_postfix_queue()`` when a test leaves mail queued for the smarthost.
+    """
+    world = start_realworld()
+    yield world
+    world.stop()
+    shutil.rmtree(world.root, ignore_errors=True)
