@@ -1,0 +1,1 @@
+"""asyncio adapters: drive the sans-IO machines over asyncio streams, with TLS and timeouts."""

@@ -1,0 +1,1 @@
+"""Blocking adapters: drive the sans-IO machines over plain sockets and threads, with TLS and timeouts."""
