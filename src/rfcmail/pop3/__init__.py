@@ -1,0 +1,113 @@
+"""rfcmail.pop3: a sans-IO POP3 machine for clients and servers.
+
+RFC 1939 (POP3), RFC 2449 (CAPA, PIPELINING, extended response codes),
+RFC 2595 section 4 (STLS), RFC 5034 (SASL AUTH), RFC 3206 (AUTH and SYS
+response codes). See the POP3 guide for the client and server loops; the
+adapters in :mod:`rfcmail.aio.pop3` and :mod:`rfcmail.blocking.pop3` drive
+this machine over sockets.
+"""
+
+from __future__ import annotations
+
+from ._connection import CLIENT, NEED_DATA, PAUSED, SERVER, Connection, ConnectionClosed, Sentinel
+from ._events import (
+    Apop,
+    Auth,
+    AuthCancel,
+    AuthChallenge,
+    AuthResponse,
+    Capa,
+    Capability,
+    Command,
+    Dele,
+    EndOfMultiline,
+    Event,
+    Greeting,
+    List,
+    MessageChunk,
+    Noop,
+    Pass,
+    Quit,
+    Response,
+    Retr,
+    Rset,
+    ScanListing,
+    Stat,
+    Stls,
+    Top,
+    Uidl,
+    UniqueIdListing,
+    User,
+)
+from ._session import CLOSE, START_TLS, Action, Delay, ServerAction, ServerSession
+from ._state import COMMAND_TRANSITIONS, RESPONSE_TRANSITIONS, Outcome, Role, State
+from .backend import (
+    APOPSecrets,
+    Authenticator,
+    Maildrop,
+    MaildropStore,
+    MessageInfo,
+    PasswordMap,
+    POP3Error,
+    apop_digest,
+    verify_apop,
+)
+from .config import Config
+
+__all__ = [
+    "APOPSecrets",
+    "Action",
+    "Apop",
+    "Auth",
+    "AuthCancel",
+    "AuthChallenge",
+    "AuthResponse",
+    "Authenticator",
+    "CLIENT",
+    "CLOSE",
+    "COMMAND_TRANSITIONS",
+    "Capa",
+    "Capability",
+    "Command",
+    "Config",
+    "Connection",
+    "ConnectionClosed",
+    "Dele",
+    "Delay",
+    "EndOfMultiline",
+    "Event",
+    "Greeting",
+    "List",
+    "Maildrop",
+    "MaildropStore",
+    "MessageChunk",
+    "MessageInfo",
+    "NEED_DATA",
+    "Noop",
+    "Outcome",
+    "PAUSED",
+    "POP3Error",
+    "Pass",
+    "PasswordMap",
+    "Quit",
+    "RESPONSE_TRANSITIONS",
+    "Response",
+    "Retr",
+    "Role",
+    "Rset",
+    "SERVER",
+    "START_TLS",
+    "ScanListing",
+    "Sentinel",
+    "ServerAction",
+    "ServerSession",
+    "Stat",
+    "State",
+    "Stls",
+    "Top",
+    "Uidl",
+    "UniqueIdListing",
+    "User",
+    "apop_digest",
+    "verify_apop",
+]

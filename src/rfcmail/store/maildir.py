@@ -1,0 +1,329 @@
+"""A Maildir store: delivery, listing, reading, deleting, and a POP3 maildrop view.
+
+The layout is D. J. Bernstein's Maildir (https://cr.yp.to/proto/maildir.html),
+as Postfix, Dovecot and the MTA's local delivery use it: ``tmp/``, ``new/``
+and ``cur/`` under the mailbox directory. A delivery writes ``tmp/NAME``,
+flushes it to disk, then links it to ``new/NAME`` and removes the tmp file,
+so a reader never sees a partial message. ``NAME`` is
+``<seconds>.M<microseconds>P<pid>Q<counter>R<random>.<host>,S=<size>,W=<wire size>``:
+unique per host, process and delivery, and carrying the sizes (the Dovecot
+``S=`` and ``W=`` fields) so that listing needs no reads. Files in ``cur/``
+carry ``:2,<flags>`` after the name; the part before ``:`` is the key.
+
+:class:`MaildirStore` is the POP3 backend (:mod:`rfcmail.pop3.backend`,
+RFC 1939 sections 4-7): :meth:`MaildirStore.open_maildrop` takes an exclusive
+``fcntl.flock`` on ``<maildir>/rfcmail-pop3.lock`` (released by the kernel if
+the process dies; a second session gets ``-ERR [IN-USE]``, RFC 2449 section
+8.1.1), sizes count line endings as CRLF, unique ids are derived from the
+file's key and so stay the same across sessions, and files are removed only
+by :meth:`MaildirMaildrop.commit` (the UPDATE state after QUIT).
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import itertools
+import os
+import re
+import secrets
+import socket
+import time
+from collections.abc import Iterator, Sequence, Set
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from ..pop3.backend import MessageInfo, POP3Error
+
+__all__ = ["Maildir", "MaildirEntry", "MaildirMaildrop", "MaildirStore", "unique_id_for"]
+
+_READ_CHUNK = 256 * 1024
+_counter = itertools.count(1)
+_SIZE_RE = re.compile(r",S=([0-9]+)")
+_WIRE_RE = re.compile(r",W=([0-9]+)")
+_UNIQUE_ID_RE = re.compile(r"[\x21-\x7e]{1,70}")
+LOCK_NAME = "rfcmail-pop3.lock"
+
+
+def _wire_size(data: bytes) -> int:
+    return len(data) + data.count(b"\n") - data.count(b"\r\n")
+
+
+@dataclass(frozen=True, slots=True)
+class MaildirEntry:
+    """A message file of a Maildir.
+
+    Attributes:
+        key: the unique name, without the ``:2,flags`` info part.
+        path: where the file is now (``new/`` or ``cur/``).
+        mtime: the file's modification time, used for ordering.
+    """
+
+    key: str
+    path: Path
+    mtime: float
+
+
+class Maildir:
+    """One Maildir mailbox directory.
+
+    Args:
+        path: the mailbox directory (holding tmp/, new/, cur/).
+        create: make the three subdirectories when missing.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, create: bool = True) -> None:
+        self.path = Path(path)
+        if create:
+            for sub in ("tmp", "new", "cur"):
+                (self.path / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+        elif not (self.path / "cur").is_dir():
+            raise FileNotFoundError(f"{self.path} is not a Maildir (no cur/)")
+
+    def _unique_name(self, size: int, wire: int) -> str:
+        now = time.time()
+        seconds = int(now)
+        micros = int((now - seconds) * 1_000_000)
+        host = socket.gethostname().replace("/", "\\057").replace(":", "\\072") or "localhost"
+        return (f"{seconds}.M{micros}P{os.getpid()}Q{next(_counter)}R{secrets.token_hex(4)}"
+                f".{host},S={size},W={wire}")
+
+    def deliver(self, message: bytes) -> str:
+        """Store a message: tmp/ first, fsync, then a link into new/. Return its key."""
+        name = self._unique_name(len(message), _wire_size(message))
+        tmp_path = self.path / "tmp" / name
+        fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            view = memoryview(message)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            tmp_path.unlink(missing_ok=True)
+            raise
+        os.close(fd)
+        try:
+            os.link(tmp_path, self.path / "new" / name)
+        finally:
+            tmp_path.unlink(missing_ok=True)
+        return name
+
+    def entries(self) -> list[MaildirEntry]:
+        """Every message in new/ and cur/, oldest first (by mtime, then key)."""
+        found: list[MaildirEntry] = []
+        for sub in ("new", "cur"):
+            try:
+                scan = os.scandir(self.path / sub)
+            except FileNotFoundError:
+                continue
+            with scan:
+                for item in scan:
+                    if item.name.startswith("."):
+                        continue
+                    try:
+                        stat = item.stat()
+                    except FileNotFoundError:
+                        continue  # removed meanwhile by another reader
+                    if not item.is_file():
+                        continue
+                    key = item.name.split(":", 1)[0]
+                    found.append(MaildirEntry(key, Path(item.path), stat.st_mtime))
+        found.sort(key=lambda entry: (entry.mtime, entry.key))
+        return found
+
+    def keys(self) -> list[str]:
+        """The keys of every message, oldest first."""
+        return [entry.key for entry in self.entries()]
+
+    def _find(self, key: str) -> Path:
+        if "/" in key or key.startswith("."):
+            raise KeyError(key)
+        candidate = self.path / "new" / key
+        if candidate.exists():
+            return candidate
+        try:
+            with os.scandir(self.path / "cur") as scan:
+                for item in scan:
+                    if item.name == key or item.name.startswith(key + ":"):
+                        return Path(item.path)
+        except FileNotFoundError:
+            pass
+        raise KeyError(key)
+
+    def read(self, key: str) -> bytes:
+        """The message stored under ``key``.
+
+        Raises:
+            KeyError: no such message.
+        """
+        return self._find(key).read_bytes()
+
+    def remove(self, key: str) -> None:
+        """Delete the message stored under ``key``.
+
+        Raises:
+            KeyError: no such message.
+        """
+        self._find(key).unlink()
+
+    def __len__(self) -> int:
+        return len(self.entries())
+
+
+def unique_id_for(key: str) -> str:
+    """The POP3 unique id of a Maildir key (RFC 1939 section 7: 1-70 chars 0x21-0x7E).
+
+    The key itself when it fits, otherwise the SHA-1 of the key in hex: either
+    way it depends on the file name only, so it is the same in every session.
+    """
+    if _UNIQUE_ID_RE.fullmatch(key):
+        return key
+    return hashlib.sha1(key.encode("utf-8", "surrogateescape"), usedforsecurity=False).hexdigest()
+
+
+class MaildirStore:
+    """Users' Maildirs under one root, as a POP3 :class:`~rfcmail.pop3.MaildropStore`.
+
+    Args:
+        root: the directory holding every user's mailbox.
+        template: where a user's Maildir is below ``root``; ``{user}`` is
+            replaced by the user name (``"{user}/Maildir"`` for Dovecot's
+            ``~/Maildir`` layout).
+        create: create a missing Maildir when a user's maildrop is opened or
+            mail is delivered.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, template: str = "{user}",
+                 create: bool = True) -> None:
+        if "{user}" not in template:
+            raise ValueError("template must contain {user}")
+        self.root = Path(root)
+        self.template = template
+        self.create = create
+
+    def maildir(self, user: str) -> Maildir:
+        """The user's :class:`Maildir`.
+
+        Raises:
+            POP3Error: the user name cannot name a directory safely
+                (``/``, NUL, a leading ``.``: SECURITY.md A5.5).
+        """
+        if not user or "/" in user or "\0" in user or user.startswith(".") or "\\" in user:
+            raise POP3Error("invalid user name", code="AUTH")
+        try:
+            return Maildir(self.root / self.template.format(user=user), create=self.create)
+        except OSError as error:
+            raise POP3Error(f"maildrop unavailable ({error.strerror})", code="SYS/TEMP") from None
+
+    def deliver(self, user: str, message: bytes) -> str:
+        """Deliver ``message`` to ``user``'s Maildir; return its key."""
+        return self.maildir(user).deliver(message)
+
+    def open_maildrop(self, user: str) -> MaildirMaildrop:
+        """Lock ``user``'s Maildir for one POP3 session and list its messages.
+
+        Raises:
+            POP3Error: ``IN-USE`` when another session holds it, ``SYS/TEMP``
+                on an I/O error.
+        """
+        maildir = self.maildir(user)
+        lock_path = maildir.path / LOCK_NAME
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as error:
+            raise POP3Error(f"cannot lock maildrop ({error.strerror})", code="SYS/TEMP") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            os.close(fd)
+            if error.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise POP3Error("maildrop already locked by another session", code="IN-USE") from None
+            raise POP3Error(f"cannot lock maildrop ({error.strerror})", code="SYS/TEMP") from None
+        try:
+            return MaildirMaildrop(maildir, fd)
+        except OSError as error:
+            os.close(fd)
+            raise POP3Error(f"cannot read maildrop ({error.strerror})", code="SYS/TEMP") from None
+
+
+class MaildirMaildrop:
+    """A locked, numbered snapshot of a Maildir for one POP3 session."""
+
+    def __init__(self, maildir: Maildir, lock_fd: int) -> None:
+        self.maildir = maildir
+        self._lock_fd: int | None = lock_fd
+        self._entries = maildir.entries()
+        self._infos = [MessageInfo(size=self._size_of(entry), unique_id=unique_id_for(entry.key))
+                       for entry in self._entries]
+
+    @staticmethod
+    def _size_of(entry: MaildirEntry) -> int:
+        wire = _WIRE_RE.search(entry.key)
+        if wire:
+            return int(wire.group(1))
+        size = 0
+        previous_cr = False
+        with open(entry.path, "rb") as handle:
+            while chunk := handle.read(_READ_CHUNK):
+                size += _wire_size(chunk)
+                if previous_cr and chunk[:1] == b"\n":
+                    size -= 1  # a CRLF split across two reads was counted as CR + CRLF
+                previous_cr = chunk[-1:] == b"\r"
+        return size
+
+    def messages(self) -> Sequence[MessageInfo]:
+        return self._infos
+
+    def read(self, index: int) -> Iterator[bytes]:
+        entry = self._entries[index]
+        try:
+            handle = open(entry.path, "rb")
+        except FileNotFoundError:
+            # Moved from new/ to cur/ by another reader (Dovecot does): look again.
+            try:
+                handle = open(self.maildir._find(entry.key), "rb")
+            except (KeyError, OSError):
+                raise POP3Error("message no longer exists", code="SYS/PERM") from None
+        except OSError as error:
+            raise POP3Error(f"cannot read message ({error.strerror})", code="SYS/TEMP") from None
+        return self._chunks(handle)
+
+    @staticmethod
+    def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+        try:
+            while chunk := handle.read(_READ_CHUNK):
+                yield chunk
+        finally:
+            handle.close()
+
+    def commit(self, deleted: Set[int]) -> None:
+        failed = 0
+        for index in sorted(deleted):
+            entry = self._entries[index]
+            try:
+                entry.path.unlink()
+            except FileNotFoundError:
+                try:
+                    self.maildir.remove(entry.key)
+                except KeyError:
+                    pass  # already gone: the goal is met
+                except OSError:
+                    failed += 1
+            except OSError:
+                failed += 1
+        if failed:
+            raise POP3Error(f"{failed} deleted messages could not be removed", code="SYS/TEMP")
+
+    def close(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+    def __del__(self) -> None:  # pragma: no cover - safety net for a forgotten close()
+        if getattr(self, "_lock_fd", None) is not None:
+            self.close()
