@@ -36,8 +36,21 @@ from ._defects import (
     UnknownTransferEncoding,
     UnterminatedEncodedWord,
 )
+from ._model import HeaderField, Message, Part
+from ._parser import Parser, parse
+from ._policy import DEFAULT, SMTP, SMTPUTF8, STRICT, Policy
 
 __all__ = [
+    "DEFAULT",
+    "SMTP",
+    "SMTPUTF8",
+    "STRICT",
+    "HeaderField",
+    "Message",
+    "Parser",
+    "Part",
+    "Policy",
+    "parse",
     "BadBase64Padding",
     "BadHeaderLine",
     "BareCRorLF",
