@@ -93,6 +93,8 @@ class ConnectionClosed(Event):
 # Failure replies that are not a wrong credential (RFC 3206, RFC 2449 section 8).
 _NOT_AUTH_FAILURE_CODES = frozenset({"IN-USE", "SYS/TEMP", "SYS/PERM", "LOGIN-DELAY"})
 _AUTH_COMMANDS = (Pass, Apop, Auth, AuthResponse)
+# SASL mechanisms that put a reusable secret on the wire (RFC 4954 section 4, RFC 8314).
+_PLAINTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN", "XOAUTH2", "OAUTHBEARER"})
 _LISTING_EVENTS: dict[type[Command], type[Event]] = {
     List: ScanListing, Uidl: UniqueIdListing, Capa: Capability,
 }
@@ -307,9 +309,9 @@ class Connection:
         if isinstance(command, Auth):
             if command.mechanism not in config.sasl_mechanisms:
                 return f"SASL mechanism {command.mechanism} not offered", "-ERR unsupported mechanism"
-            if not plaintext_ok:
-                return ("AUTH refused before TLS",
-                        "-ERR [AUTH] authentication disallowed without TLS (use STLS)")
+            if command.mechanism not in self.offered_mechanisms():
+                return (f"AUTH {command.mechanism} refused before TLS",
+                        "-ERR [AUTH] plaintext authentication disallowed without TLS (use STLS)")
         return None
 
     def _send_server(self, event: Event) -> bytes:
@@ -403,6 +405,12 @@ class Connection:
         assert isinstance(event, (ScanListing, UniqueIdListing, Capability))
         return write_response(event)
 
+    def offered_mechanisms(self) -> tuple[str, ...]:
+        """(Server) the SASL mechanisms usable now: PLAIN and LOGIN only under TLS unless allowed."""
+        if self.tls_active or self.config.allow_plaintext_auth:
+            return self.config.sasl_mechanisms
+        return tuple(name for name in self.config.sasl_mechanisms if name not in _PLAINTEXT_MECHANISMS)
+
     def capabilities(self) -> list[Capability]:
         """(Server) what CAPA lists now: only what is enabled and usable (RFC 2449 section 6)."""
         config = self.config
@@ -412,8 +420,9 @@ class Connection:
             listed.append(Capability(name="TOP"))
         if config.enable_user and plaintext_ok and self.state is not State.TRANSACTION:
             listed.append(Capability(name="USER"))
-        if config.sasl_mechanisms and plaintext_ok and self.state is not State.TRANSACTION:
-            listed.append(Capability(name="SASL", arguments=config.sasl_mechanisms))
+        mechanisms = self.offered_mechanisms()
+        if mechanisms and self.state is not State.TRANSACTION:
+            listed.append(Capability(name="SASL", arguments=mechanisms))
         if config.resp_codes:
             listed.append(Capability(name="RESP-CODES"))
             listed.append(Capability(name="AUTH-RESP-CODE"))

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..errors import LocalProtocolError
+from ..errors import LocalProtocolError, RfcmailError
 
 __all__ = [
     "Apop",
@@ -41,6 +41,7 @@ __all__ = [
     "Pass",
     "Quit",
     "Response",
+    "ResponseError",
     "Retr",
     "Rset",
     "ScanListing",
@@ -453,3 +454,19 @@ class MessageChunk(Event):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndOfMultiline(Event):
     """The ``.`` line that ends a multi-line answer (RFC 1939 section 3)."""
+
+
+class ResponseError(RfcmailError):
+    """A POP3 server answered ``-ERR`` (client adapters raise it).
+
+    Attributes:
+        response: the server's :class:`Response`, with its ``code``
+            (``"IN-USE"``, ``"AUTH"``, ``"SYS/TEMP"``, ...) and text.
+        command: the name of the command that was refused.
+    """
+
+    def __init__(self, response: Response, command: str = "") -> None:
+        code = f"[{response.code}] " if response.code else ""
+        super().__init__(f"{command or 'command'} refused: -ERR {code}{response.text}")
+        self.response = response
+        self.command = command
