@@ -1,0 +1,151 @@
+"""Message identifiers: RFC 5322 section 3.6.4 msg-id, with section 4.5.4 obsolete forms.
+
+``Message-ID``, ``Content-ID`` (RFC 2045 section 7) and ``Resent-Message-ID``
+hold one msg-id; ``In-Reply-To`` and ``References`` hold a list, where RFC
+822 also allowed phrases between the ids (kept out of the result, reported).
+Ids come back as ``<left@right>`` with CFWS removed.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .._defects import Defect, InvalidMessageId, ObsoleteSyntax
+from ._addresses import _AddrSpecError, _dotted, _quote_local_part
+from ._tokens import ATOM, BROKEN, DOMAIN_LITERAL, QUOTED, SPECIAL, Token, fix_surrogates, tokenize, unfold
+
+__all__ = ["parse_msgid", "parse_msgid_list"]
+
+_DOT_ATOM_TEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*"
+_ID = rf"<{_DOT_ATOM_TEXT}@(?:{_DOT_ATOM_TEXT}|\[[\x21-\x5a\x5e-\x7e]*\])>"
+_FAST_ONE_RE = re.compile(rf"[ \t\r\n]*({_ID})[ \t\r\n]*\Z")
+_FAST_LIST_RE = re.compile(rf"(?:[ \t\r\n]*{_ID})+[ \t\r\n]*\Z")
+_FAST_FIND_RE = re.compile(_ID)
+_WHITESPACE_RE = re.compile(r"[ \t\r\n]+")
+
+
+def _id_from_tokens(tokens: list[Token], raw: str, defects: list[Defect]) -> str | None:
+    """``id-left "@" id-right`` from tokens; the raw text is the fallback."""
+    ats = [i for i, t in enumerate(tokens) if t.kind == SPECIAL and t.value == "@"]
+    if len(ats) == 1 and not any(t.kind == BROKEN for t in tokens):
+        left, right = tokens[: ats[0]], tokens[ats[0] + 1 :]
+        try:
+            local = _dotted(left, (ATOM, QUOTED))
+            if len(right) == 1 and right[0].kind == DOMAIN_LITERAL:
+                domain = right[0].value
+            else:
+                domain = _dotted(right, (ATOM,))
+        except _AddrSpecError:
+            pass
+        else:
+            gaps = any(b.start > a.end for part in (left, right) for a, b in zip(part, part[1:]))
+            if gaps or any(t.kind == QUOTED for t in left):
+                defects.append(ObsoleteSyntax(f"obsolete msg-id syntax in {raw.strip()!r}"))
+            return f"<{fix_surrogates(_quote_local_part(local), defects)}@{fix_surrogates(domain, defects)}>"
+    compact = _WHITESPACE_RE.sub("", raw)
+    if not compact:
+        defects.append(InvalidMessageId("empty msg-id '<>'"))
+        return None
+    defects.append(InvalidMessageId(f"not a msg-id: <{compact[:200]}>"))
+    return f"<{fix_surrogates(compact, defects)}>"
+
+
+def _scan(value: str, defects: list[Defect], *, single: bool) -> list[str]:
+    text = unfold(value)
+    tokens = tokenize(text, defects)
+    ids: list[str] = []
+    outside: list[Token] = []
+    index = 0
+    count = len(tokens)
+    while index < count:
+        token = tokens[index]
+        if token.kind == SPECIAL and token.value == "<":
+            end = index + 1
+            while end < count and not (tokens[end].kind == SPECIAL and tokens[end].value in "<>"):
+                end += 1
+            inner = tokens[index + 1 : end]
+            if end < count and tokens[end].value == ">":
+                raw_end = tokens[end].start
+                index = end + 1
+            else:
+                defects.append(InvalidMessageId("msg-id without its closing '>'"))
+                raw_end = inner[-1].end if inner else token.end
+                index = end
+            found = _id_from_tokens(inner, text[token.end : raw_end], defects)
+            if found is not None:
+                ids.append(found)
+        else:
+            outside.append(token)
+            index += 1
+    if outside:
+        if single and not ids:
+            # No angle brackets at all: "left@right" alone.
+            raw = text[outside[0].start : outside[-1].end]
+            found = _id_from_tokens(outside, raw, defects)
+            if found is not None and not any(isinstance(d, InvalidMessageId) for d in defects[-1:]):
+                defects.append(InvalidMessageId("msg-id without angle brackets"))
+            return [found] if found is not None else []
+        words = [t for t in outside if t.kind in (ATOM, QUOTED) or (t.kind == SPECIAL and t.value == ".")]
+        if len(words) == len(outside) and not single:
+            defects.append(ObsoleteSyntax("phrase between msg-ids (RFC 822) ignored"))
+        else:
+            shown = " ".join(t.value for t in outside)[:200]
+            defects.append(InvalidMessageId(f"text outside msg-ids ignored: {shown!r}"))
+    return ids
+
+
+def parse_msgid(value: str, *, defects: list[Defect] | None = None) -> str | None:
+    """Parse a field holding one msg-id (Message-ID, Content-ID, Resent-Message-ID).
+
+    ABNF (RFC 5322 sections 3.6.4 and 4.5.4)::
+
+        msg-id      = [CFWS] "<" id-left "@" id-right ">" [CFWS]
+        id-left     = dot-atom-text / obs-id-left      ; obs-id-left = local-part
+        id-right    = dot-atom-text / no-fold-literal / obs-id-right  ; obs-id-right = domain
+
+    Obsolete forms (quoted id-left, CFWS inside) are accepted with an
+    :class:`ObsoleteSyntax` defect. An id without ``@`` or otherwise broken
+    is returned as ``<text>`` with whitespace removed and an
+    :class:`InvalidMessageId` defect, so threading still works; so is one
+    without angle brackets.
+
+    Returns:
+        The id as ``<left@right>``, or None when there is none.
+    """
+    match = _FAST_ONE_RE.match(value)
+    if match is not None:
+        return match.group(1)
+    found: list[Defect] = []
+    ids = _scan(value, found, single=True)
+    if len(ids) > 1:
+        found.append(InvalidMessageId(f"{len(ids)} msg-ids where one is expected"))
+    elif not ids:
+        found.append(InvalidMessageId("no msg-id"))
+    if defects is not None:
+        defects.extend(found)
+    return ids[0] if ids else None
+
+
+def parse_msgid_list(value: str, *, defects: list[Defect] | None = None) -> list[str]:
+    """Parse In-Reply-To or References: a list of msg-ids.
+
+    ABNF (RFC 5322 sections 3.6.4 and 4.5.4)::
+
+        references  = "References:" 1*msg-id CRLF
+        obs-references = "References:" *(phrase / msg-id) CRLF
+
+    Phrases between ids (RFC 822) are skipped with an
+    :class:`ObsoleteSyntax` defect; other stray text with an
+    :class:`InvalidMessageId` defect. Each id is normalised as in
+    :func:`parse_msgid`.
+
+    Returns:
+        The ids in order (duplicates kept).
+    """
+    if _FAST_LIST_RE.match(value) is not None:
+        return _FAST_FIND_RE.findall(value)
+    found: list[Defect] = []
+    ids = _scan(value, found, single=False)
+    if defects is not None:
+        defects.extend(found)
+    return ids
