@@ -177,7 +177,7 @@ class ClientMechanism(Protocol):
         name: the registered mechanism name, upper case (``"SCRAM-SHA-256"``).
         has_initial_response: the mechanism starts with a client message
             (RFC 4422 section 3.3: "client-first").
-        complete: the client has sent everything and verified all it can.
+        complete: :meth:`verify_success` accepted the server's success.
     """
 
     name: str
@@ -334,7 +334,7 @@ class ClientBase:
 
     @property
     def complete(self) -> bool:
-        """The client has nothing more to send or check."""
+        """:meth:`verify_success` accepted the server's success."""
         return self._complete
 
     def _refuse_if_complete(self) -> None:

@@ -65,6 +65,7 @@ class CramMD5Client(ClientBase):
         check_argument("password", password, required=True)
         self._username = username.encode("utf-8")
         self._password = password.encode("utf-8")
+        self._answered = False
 
     def initial_response(self) -> None:
         """CRAM-MD5 has no initial response."""
@@ -77,9 +78,11 @@ class CramMD5Client(ClientBase):
             SASLError: an empty challenge, or a second one.
         """
         self._refuse_if_complete()
+        if self._answered:
+            raise SASLError("CRAM-MD5: the server sent a second challenge")
         if not challenge:
             raise SASLError("CRAM-MD5: the server's challenge is empty")
-        self._complete = True
+        self._answered = True
         return self._username + b" " + cram_md5_digest(self._password, challenge).encode("ascii")
 
     def verify_success(self, additional_data: bytes | None = None) -> None:
@@ -88,7 +91,7 @@ class CramMD5Client(ClientBase):
         Raises:
             SASLError: success before the challenge was answered, or with data.
         """
-        if not self._complete:
+        if not self._answered:
             raise SASLError("CRAM-MD5: success before the challenge was answered")
         super().verify_success(additional_data)
 

@@ -253,6 +253,8 @@ class ScramClient(ClientBase):
             return self.initial_response()
         if self._state == "first-sent":
             return self._client_final(challenge)
+        if self._state == "verified":
+            raise SASLError(f"{self.name}: a challenge after server-final-message")
         self._server_final(challenge)
         return b""
 
@@ -340,7 +342,6 @@ class ScramClient(ClientBase):
             raise SASLError(f"{self.name}: the server signature is wrong: the server does not know the password")
         self._verified = True
         self._state = "verified"
-        self._complete = True
 
 
 class ScramServer(ServerBase):

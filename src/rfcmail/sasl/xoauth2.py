@@ -25,7 +25,7 @@ import re
 from typing import Any
 
 from ..errors import LocalProtocolError
-from ._base import ClientBase, SASLError, check_argument, require_nonempty
+from ._base import OneMessageClient, SASLError, check_argument, require_nonempty
 
 __all__ = ["OAuthBearerClient", "XOAuth2Client"]
 
@@ -57,21 +57,15 @@ def _parse_error(challenge: bytes) -> dict[str, Any]:
     return {"raw": challenge.decode("utf-8", "replace")}
 
 
-class _BearerClient(ClientBase):
-    has_initial_response = True
+class _BearerClient(OneMessageClient):
+    """Sends the token message; answers one error challenge with the dummy response."""
+
     _dummy_response = b""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self._message = b""
-        self._sent = False
+    def __init__(self, message: bytes) -> None:
+        super().__init__(message)
         self.error: dict[str, Any] | None = None
         """The server's JSON error object, once it sent one (RFC 7628 section 3.2.2)."""
-
-    def initial_response(self) -> bytes:
-        """Return the client response holding the token."""
-        self._sent = True
-        return self._message
 
     def respond(self, challenge: bytes) -> bytes:
         """Send the message on an empty first challenge; answer an error with the dummy.
@@ -119,7 +113,6 @@ class OAuthBearerClient(_BearerClient):
     _dummy_response = b"\x01"
 
     def __init__(self, *, authzid: str = "", token: str, host: str = "", port: int = 0) -> None:
-        super().__init__()
         _check_kv("authzid", authzid)
         _check_kv("host", host)
         _check_token(token, allow_empty=True)
@@ -132,7 +125,7 @@ class OAuthBearerClient(_BearerClient):
         if port:
             parts.append(b"port=" + str(port).encode("ascii"))
         parts.append(b"auth=" + (b"Bearer " + token.encode("ascii") if token else b""))
-        self._message = b"\x01".join(parts) + b"\x01\x01"
+        super().__init__(b"\x01".join(parts) + b"\x01\x01")
 
 
 class XOAuth2Client(_BearerClient):
@@ -150,8 +143,7 @@ class XOAuth2Client(_BearerClient):
     name = "XOAUTH2"
 
     def __init__(self, *, username: str, token: str) -> None:
-        super().__init__()
         _check_kv("username", username)
         require_nonempty("username", username)
         _check_token(token, allow_empty=False)
-        self._message = b"user=" + username.encode("utf-8") + b"\x01auth=Bearer " + token.encode("ascii") + b"\x01\x01"
+        super().__init__(b"user=" + username.encode("utf-8") + b"\x01auth=Bearer " + token.encode("ascii") + b"\x01\x01")
