@@ -297,14 +297,13 @@ class Part:
             raise LocalProtocolError(f"invalid header field name {name!r} (RFC 5322 section 3.6.8)")
         if any(char in value for char in "\r\n\0"):
             raise LocalProtocolError(f"a CR, LF or NUL in the value of {name!r} would break the header")
-        from .headers import encode_header, fold
+        from .headers import encode_header
 
         policy = self._ctx.policy
         encoded = encode_header(value, header_name=name, max_line_length=policy.max_line_length, utf8=policy.utf8)
-        text = fold(name, encoded, max_line_length=policy.max_line_length, linesep=policy.linesep.decode("ascii"))
-        raw = text.encode("utf-8")
-        if not raw.endswith(b"\n"):
-            raw += policy.linesep
+        if policy.linesep == b"\n":
+            encoded = encoded.replace("\r\n", "\n")
+        raw = f"{name}: {encoded}".encode("utf-8") + policy.linesep
         field = HeaderField(name, raw, len(name), self._defects)
         field._value = value
         return field
@@ -396,8 +395,9 @@ class Part:
             if field is not None:
                 from .headers import parse_content_type
 
-                parsed = parse_content_type(field.unfolded(), defects=self._defects)
-                params = dict(parsed.params)
+                found: list[Defect] = []
+                params = dict(parse_content_type(field.unfolded(), defects=found)[1])
+                self._note(found)
             self._params = params
         return self._params
 
@@ -441,15 +441,18 @@ class Part:
         :func:`rfcmail.message.headers.safe_filename` before using it as a path.
         """
         field = self.get_field("content-disposition")
+        found: list[Defect] = []
+        name: str | None = None
         if field is not None:
             from .headers import parse_content_disposition
 
-            parsed = parse_content_disposition(field.unfolded(), defects=self._defects)
-            name = parsed.params.get("filename")
-            if name is not None:
-                return _decode_words_in_param(name, self._defects)
-        name = self.params.get("name")
-        return None if name is None else _decode_words_in_param(name, self._defects)
+            name = parse_content_disposition(field.unfolded(), defects=found)[1].get("filename")
+        if name is None:
+            name = self.params.get("name")
+        if name is not None:
+            name = _decode_words_in_param(name, found)
+        self._note(found)
+        return name
 
     @property
     def is_multipart(self) -> bool:
@@ -483,8 +486,9 @@ class Part:
     # -- bodies ----------------------------------------------------------------
 
     def _note(self, defects: list[Defect]) -> None:
+        # Lazy accessors may run many times; each defect is recorded once.
         for defect in defects:
-            if not any(type(d) is type(defect) for d in self._defects):
+            if defect not in self._defects:
                 record(self._defects, defect, self._ctx.policy)
 
     def get_payload_bytes(self) -> bytes:
@@ -647,8 +651,10 @@ class Message(Part):
         from .headers import parse_address_list
 
         found: list[Any] = []
+        defects: list[Defect] = []
         for field in fields:
-            found.extend(parse_address_list(field.unfolded(), defects=self._defects))
+            found.extend(parse_address_list(field.unfolded(), defects=defects))
+        self._note(defects)
         return found
 
     @property
@@ -689,7 +695,10 @@ class Message(Part):
             return None
         from .headers import parse_date
 
-        return parse_date(field.unfolded(), defects=self._defects)
+        found: list[Defect] = []
+        when = parse_date(field.unfolded(), defects=found)
+        self._note(found)
+        return when
 
     @property
     def message_id(self) -> str | None:
@@ -699,7 +708,10 @@ class Message(Part):
             return None
         from .headers import parse_msgid
 
-        return parse_msgid(field.unfolded(), defects=self._defects)
+        found: list[Defect] = []
+        msgid = parse_msgid(field.unfolded(), defects=found)
+        self._note(found)
+        return msgid
 
     # -- the standard library ------------------------------------------------------
 

@@ -31,7 +31,6 @@ import enum
 import re
 import tempfile
 from collections.abc import Iterator
-from functools import lru_cache
 from typing import IO
 
 from ..errors import LocalProtocolError
@@ -103,11 +102,9 @@ class _Container:
         self.truncated = False
 
 
-@lru_cache(maxsize=128)
-def _delimiter_regex(boundaries: tuple[bytes, ...]) -> re.Pattern[bytes]:
-    # Longest first, so "--B10" is not taken for "--B1" followed by junk.
-    alternatives = b"|".join(re.escape(b) for b in sorted(set(boundaries), key=len, reverse=True))
-    return re.compile(rb"--(" + alternatives + rb")(--)?[ \t]*\r?(?:\n|\Z)")
+# What may follow "--" boundary on a delimiter line: "--" for the close
+# delimiter, then transport padding and the line end (RFC 2046 section 5.1.1).
+_DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*\r?(?:\n|\Z)")
 
 
 def _unfold(value: bytes) -> bytes:
@@ -136,7 +133,7 @@ def _content_type(field: HeaderField) -> tuple[str | None, bytes | None]:
     if b"boundary*" in value.lower():
         from .headers import parse_content_type
 
-        params = parse_content_type(field.unfolded(), defects=None).params
+        params = parse_content_type(field.unfolded(), defects=None)[1]
         text = params.get("boundary")
         if text:
             return ctype, text.encode("utf-8", "surrogateescape").rstrip() or None
@@ -162,7 +159,8 @@ class _Scanner:
         self.floor_pending = False
         self.header_search = 0
         self.part_count = 1
-        self.delimiters: re.Pattern[bytes] | None = None
+        # The boundaries whose delimiter lines count now, innermost first.
+        self.delimiters: tuple[bytes, ...] = ()
         self.longest_boundary = 0
 
     # -- input ---------------------------------------------------------------------
@@ -263,7 +261,7 @@ class _Scanner:
         size_limit = rel + limits.max_header_size
         field_limit = limits.max_header_field_size
         count_limit = limits.max_header_count
-        check_delimiters = self.delimiters is not None
+        check_delimiters = bool(self.delimiters)
         count = 0
         position = rel
         body_rel = -1
@@ -335,8 +333,19 @@ class _Scanner:
         self._classify(part)
 
     def _is_delimiter(self, rel: int) -> bool:
-        assert self.delimiters is not None
-        return self.delimiters.match(self.buf, rel) is not None
+        return self._match_delimiter(rel) is not None
+
+    def _match_delimiter(self, rel: int) -> tuple[bytes, re.Match[bytes]] | None:
+        """The boundary and the line tail if a delimiter line starts at ``rel``."""
+        buf = self.buf
+        if not buf.startswith(b"--", rel):
+            return None
+        for boundary in self.delimiters:
+            if buf.startswith(boundary, rel + 2):
+                tail = _DELIMITER_TAIL.match(buf, rel + 2 + len(boundary))
+                if tail is not None:
+                    return boundary, tail
+        return None
 
     def _classify(self, part: Part) -> None:
         """Decide from Content-Type what the body is, and enter the next state."""
@@ -394,12 +403,9 @@ class _Scanner:
         return True
 
     def _update_delimiters(self) -> None:
-        active = tuple(c.boundary for c in self.containers if c.active)
-        if active:
-            self.delimiters = _delimiter_regex(active)
-            self.longest_boundary = max(len(b) for b in active)
-        else:
-            self.delimiters = None
+        active = tuple(c.boundary for c in reversed(self.containers) if c.active)
+        self.delimiters = active
+        self.longest_boundary = max((len(b) for b in active), default=0)
 
     # -- BODY -----------------------------------------------------------------------
 
@@ -408,8 +414,7 @@ class _Scanner:
         buf = self.buf
         base = self.base
         size = len(buf)
-        delimiters = self.delimiters
-        if delimiters is None:
+        if not self.delimiters:
             self.floor_pending = False
             self.scan = base + size
             return False
@@ -440,8 +445,7 @@ class _Scanner:
         tell, None when the line is not a delimiter.
         """
         buf = self.buf
-        assert self.delimiters is not None
-        match = self.delimiters.match(buf, line)
+        match = self._match_delimiter(line)
         size = len(buf)
         if not self.final:
             if match is None:
@@ -450,7 +454,7 @@ class _Scanner:
                     self.floor_pending = line == floor
                     return False
                 return None
-            if match.end() == size and not buf.endswith(b"\n"):
+            if match[1].end() == size and not buf.endswith(b"\n"):
                 self.scan = self.base + line - 1
                 self.floor_pending = line == floor
                 return False
@@ -461,7 +465,8 @@ class _Scanner:
             body_end -= 1
             if body_end > floor and buf[body_end - 1] == 0x0D:
                 body_end -= 1
-        self._delimiter(self.base + body_end, match.group(1), match.group(2) is not None, self.base + match.end())
+        boundary, tail = match
+        self._delimiter(self.base + body_end, boundary, tail.group(1) is not None, self.base + tail.end())
         return True
 
     def _delimiter(self, body_end: int, boundary: bytes, close: bool, next_line: int) -> None:
