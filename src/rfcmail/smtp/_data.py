@@ -1,0 +1,219 @@
+"""DATA content: dot-stuffing for the sender, end-of-data detection and unstuffing for the receiver.
+
+RFC 5321 section 4.5.2 (transparency): the sender doubles a period at the
+start of a line; the receiver deletes the first character of a line that
+starts with a period and has other characters. Section 4.1.1.4: the content
+ends only at CRLF "." CRLF, and the first CRLF of it ends the last line of
+the message. Section 2.3.8 and RFC 5322 section 2.3: CR and LF occur only
+together; a bare CR or LF is what SMTP smuggling rides on (SECURITY A1.1,
+A1.2), so the receiver finds and reports every one of them, and the sender
+never writes one (A1.3).
+
+Both directions work on whole received or given chunks with ``bytes.find``,
+``bytes.count`` and ``bytes.replace``; no Python code runs per line. The
+receiver keeps back at most four bytes at a chunk's end: whatever could be
+the start of ``CRLF.CRLF`` or of a stuffed ``CRLF.`` (every such sequence
+starts with CR, so the cut is made before the first CR among the last four
+bytes; any sequence starting earlier is complete in the chunk).
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["DataReceiver", "DotStuffer", "Fault"]
+
+_TERMINATOR = b"\r\n.\r\n"
+_BARE_CR_RE = re.compile(rb"\r(?!\n)")
+_BARE_LF_RE = re.compile(rb"(?<!\r)\n")
+_ANY_LINE_END_RE = re.compile(rb"\r\n|\r|\n")
+
+
+class Fault:
+    """Why received content is refused: a standard reply name and a reason."""
+
+    __slots__ = ("reply_name", "reason")
+
+    def __init__(self, reply_name: str, reason: str) -> None:
+        self.reply_name = reply_name
+        self.reason = reason
+
+
+class DataReceiver:
+    """Frames, unstuffs and checks DATA content as it arrives (the server side).
+
+    Call :meth:`feed` with the unread received bytes; it says how many of
+    them it consumed, what content to pass on, and whether the terminator was
+    reached. Faults (bare line endings under ``"reject"``, over-long lines,
+    too much content) are recorded in :attr:`fault`; content after a fault is
+    counted and dropped, never buffered.
+
+    Args:
+        normalize_bare_cr: turn a bare CR into CRLF instead of faulting.
+        normalize_bare_lf: turn a bare LF into CRLF instead of faulting.
+        max_line: longest line on the wire, CRLF included.
+        max_size: most content octets.
+        initial_size: content octets already counted for this message.
+    """
+
+    __slots__ = (
+        "normalize_bare_cr", "normalize_bare_lf", "max_line", "max_size",
+        "size", "fault", "_at_line_start", "_line_len",
+    )
+
+    def __init__(
+        self,
+        *,
+        normalize_bare_cr: bool,
+        normalize_bare_lf: bool,
+        max_line: int,
+        max_size: int,
+        initial_size: int = 0,
+    ) -> None:
+        self.normalize_bare_cr = normalize_bare_cr
+        self.normalize_bare_lf = normalize_bare_lf
+        self.max_line = max_line
+        self.max_size = max_size
+        self.size = initial_size
+        self.fault: Fault | None = None
+        self._at_line_start = True
+        self._line_len = 0
+
+    def feed(self, data: bytes | bytearray) -> tuple[int, bytes, bool]:
+        """Process received bytes.
+
+        Returns:
+            ``(consumed, content, finished)``: how many bytes of ``data`` were
+            used, the content to pass on (unstuffed, maybe empty) and whether
+            the end of data was reached (the terminator is consumed, not in
+            the content). Unconsumed bytes must be offered again with more
+            data appended.
+        """
+        start = 0
+        if self._at_line_start and data[:1] == b".":
+            head = bytes(data[:3])
+            if head == b".\r\n":
+                return 3, b"", True
+            if len(head) < 3 and b".\r\n".startswith(head):
+                return 0, b"", False
+            # A line starting with a period and more: the period goes.
+            start = 1
+            self._at_line_start = False
+            self._line_len += 1
+        end = data.find(_TERMINATOR, start)
+        if end >= 0:
+            raw = bytes(data[start : end + 2])
+            consumed = end + 5
+            finished = True
+        else:
+            length = len(data)
+            tail = data.find(b"\r", max(start, length - 4))
+            cut = length if tail < 0 else tail
+            if cut <= start:
+                return start, b"", False
+            raw = bytes(data[start:cut])
+            consumed = cut
+            finished = False
+        content = self._process(raw)
+        return consumed, content, finished
+
+    def _process(self, raw: bytes) -> bytes:
+        if not raw:
+            return b""
+        self._at_line_start = raw.endswith(b"\r\n")
+        if self.fault is not None:
+            self.size += len(raw)
+            return b""
+        self._check_lines(raw)
+        if b"\r\n." in raw:
+            raw = raw.replace(b"\r\n.", b"\r\n")
+        crs = raw.count(b"\r")
+        if crs != raw.count(b"\n") or crs != raw.count(b"\r\n"):
+            raw = self._bare_line_endings(raw)
+        self.size += len(raw)
+        if self.fault is None and self.size > self.max_size:
+            self.fault = Fault("message_too_big", f"message exceeds max_message_size={self.max_size}")
+        return b"" if self.fault is not None else raw
+
+    def _bare_line_endings(self, raw: bytes) -> bytes:
+        bare_cr = _BARE_CR_RE.search(raw) is not None
+        bare_lf = _BARE_LF_RE.search(raw) is not None
+        if (bare_cr and not self.normalize_bare_cr) or (bare_lf and not self.normalize_bare_lf):
+            which = "bare CR" if bare_cr and not self.normalize_bare_cr else "bare LF"
+            self.fault = Fault("bare_line_ending", f"message content contains a {which}")
+            return b""
+        return _ANY_LINE_END_RE.sub(b"\r\n", raw)
+
+    def _check_lines(self, raw: bytes) -> None:
+        limit = self.max_line
+        first = raw.find(b"\n")
+        if first < 0:
+            self._line_len += len(raw)
+            if self._line_len + 1 > limit:
+                self.fault = Fault("text_line_too_long", f"a message line exceeds max_text_line={limit}")
+            return
+        if self._line_len + first + 1 > limit:
+            self.fault = Fault("text_line_too_long", f"a message line exceeds max_text_line={limit}")
+            return
+        pos = first + 1
+        length = len(raw)
+        # Jump from the last LF of each window of `limit` bytes: a window
+        # without any LF holds a line longer than the limit.
+        while length - pos >= limit:
+            found = raw.rfind(b"\n", pos, pos + limit)
+            if found < 0:
+                self.fault = Fault("text_line_too_long", f"a message line exceeds max_text_line={limit}")
+                return
+            pos = found + 1
+        self._line_len = length - pos
+
+
+class DotStuffer:
+    """Turns message bytes into DATA content (the client side, RFC 5321 section 4.5.2).
+
+    Every CR, LF or CRLF becomes CRLF (a bare CR or LF is never written,
+    SECURITY A1.3), a period at the start of a line is doubled, and
+    :meth:`finish` ends the last line if needed and adds ``.CRLF``. Chunk
+    boundaries may fall anywhere, even between the CR and LF of a pair.
+    """
+
+    __slots__ = ("_at_line_start", "_held_cr")
+
+    def __init__(self) -> None:
+        self._at_line_start = True
+        self._held_cr = False
+
+    def stuff(self, data: bytes) -> bytes:
+        """Return the wire form of the next piece of the message."""
+        if self._held_cr:
+            data = b"\r" + data
+            self._held_cr = False
+        if not data:
+            return b""
+        if data.endswith(b"\r"):
+            # It may be the first half of a CRLF that the next piece ends.
+            data = data[:-1]
+            self._held_cr = True
+            if not data:
+                return b""
+        crs = data.count(b"\r")
+        if crs != data.count(b"\n") or crs != data.count(b"\r\n"):
+            data = _ANY_LINE_END_RE.sub(b"\r\n", data)
+        if b"\r\n." in data:
+            data = data.replace(b"\r\n.", b"\r\n..")
+        if self._at_line_start and data[:1] == b".":
+            data = b"." + data
+        self._at_line_start = data.endswith(b"\n") and not self._held_cr
+        if self._held_cr:
+            # The held CR ends a line either way (CRLF or bare CR -> CRLF).
+            self._at_line_start = False
+        return data
+
+    def finish(self) -> bytes:
+        """Return what ends the content: the last line's CRLF if missing, then ``.CRLF``."""
+        if self._held_cr:
+            self._held_cr = False
+            return b"\r\n.\r\n"
+        if self._at_line_start:
+            return b".\r\n"
+        return b"\r\n.\r\n"

@@ -1,0 +1,11 @@
+"""Test tooling for users of rfcmail: machines joined in memory.
+
+:class:`ConnectionPair` joins a client and a server sans-IO machine (SMTP
+now, POP3 and IMAP later) and collects what each side reads.
+"""
+
+from __future__ import annotations
+
+from ._pair import ConnectionPair, SansIOConnection
+
+__all__ = ["ConnectionPair", "SansIOConnection"]
