@@ -570,22 +570,7 @@ class Connection:
         )
 
     def _line_limit(self) -> int:
-        limits = self._limits
-        config = self.config
-        mail = limits.max_command_line
-        if config.size:
-            mail += _SIZE_ALLOWANCE
-        if config.auth_mechanisms:
-            mail += _AUTH_ALLOWANCE
-        if config.dsn:
-            mail += _DSN_MAIL_ALLOWANCE
-        if config.smtputf8:
-            mail += _SMTPUTF8_ALLOWANCE
-        if config.binarymime and config.chunking:
-            mail += _BINARYMIME_ALLOWANCE
-        rcpt = limits.max_command_line + (_DSN_RCPT_ALLOWANCE if config.dsn else 0)
-        auth = limits.max_auth_line if config.auth_mechanisms else 0
-        return max(mail, rcpt, auth)
+        return max(self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH"))
 
     def _verb_limit(self, verb: str) -> tuple[int, str]:
         limits = self._limits

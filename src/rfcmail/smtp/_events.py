@@ -125,6 +125,21 @@ def _has_param(params: Params, name: str) -> bool:
     return any(keyword == name for keyword, _ in params)
 
 
+class _WithParams:
+    """Parameter access shared by MAIL and RCPT."""
+
+    __slots__ = ()
+    params: Params
+
+    def param(self, name: str) -> str | None:
+        """The value of parameter ``name`` (``None`` when absent or valueless)."""
+        return _param(self.params, name)
+
+    def has_param(self, name: str) -> bool:
+        """Whether parameter ``name`` was given."""
+        return _has_param(self.params, name)
+
+
 # --- session commands (RFC 5321 section 4.1.1) -------------------------------
 
 
@@ -160,7 +175,7 @@ class Lhlo(_Hello):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Mail(Event):
+class Mail(_WithParams, Event):
     """``MAIL FROM:<reverse-path> [params]`` (RFC 5321 section 4.1.1.2).
 
     Attributes:
@@ -181,14 +196,6 @@ class Mail(Event):
                 f"MAIL reverse path is not a mailbox (RFC 5321 section 4.1.2): {self.reverse_path!r}"
             )
         object.__setattr__(self, "params", _normalise_params(self.params, "MAIL"))
-
-    def param(self, name: str) -> str | None:
-        """The value of parameter ``name`` (``None`` when absent or valueless)."""
-        return _param(self.params, name)
-
-    def has_param(self, name: str) -> bool:
-        """Whether parameter ``name`` was given."""
-        return _has_param(self.params, name)
 
     @property
     def size(self) -> int | None:
@@ -211,7 +218,7 @@ class Mail(Event):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class Rcpt(Event):
+class Rcpt(_WithParams, Event):
     """``RCPT TO:<forward-path> [params]`` (RFC 5321 section 4.1.1.3).
 
     Attributes:
@@ -230,14 +237,6 @@ class Rcpt(Event):
                 f"RCPT forward path is not a mailbox (RFC 5321 section 4.1.2): {self.forward_path!r}"
             )
         object.__setattr__(self, "params", _normalise_params(self.params, "RCPT"))
-
-    def param(self, name: str) -> str | None:
-        """The value of parameter ``name`` (``None`` when absent or valueless)."""
-        return _param(self.params, name)
-
-    def has_param(self, name: str) -> bool:
-        """Whether parameter ``name`` was given."""
-        return _has_param(self.params, name)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
