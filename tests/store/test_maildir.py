@@ -1,0 +1,172 @@
+"""The Maildir store and its POP3 maildrop view."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from rfcmail import pop3
+from rfcmail.store import Maildir, MaildirStore, MemoryStore, unique_id_for, wire_size
+
+
+def test_deliver_goes_through_tmp_into_new(tmp_path: Path) -> None:
+    box = Maildir(tmp_path / "box")
+    key = box.deliver(b"Subject: x\n\nbody\n")
+    assert (tmp_path / "box" / "new" / key).read_bytes() == b"Subject: x\n\nbody\n"
+    assert list((tmp_path / "box" / "tmp").iterdir()) == []
+    assert ",S=17,W=20" in key
+    assert box.keys() == [key] and len(box) == 1
+    assert box.read(key) == b"Subject: x\n\nbody\n"
+    box.remove(key)
+    assert len(box) == 0
+    with pytest.raises(KeyError):
+        box.read(key)
+
+
+def test_unique_names() -> None:
+    names = {unique_id_for(f"k{n}") for n in range(3)}
+    assert len(names) == 3
+    assert unique_id_for("a" * 71) == unique_id_for("a" * 71) and len(unique_id_for("a" * 71)) == 40
+
+
+def test_keys_are_unique_across_many_deliveries(tmp_path: Path) -> None:
+    box = Maildir(tmp_path)
+    keys = {box.deliver(b"m") for _ in range(200)}
+    assert len(keys) == 200
+
+
+def test_cur_messages_with_flags_are_listed_and_found(tmp_path: Path) -> None:
+    box = Maildir(tmp_path)
+    (tmp_path / "cur" / "123.abc.host:2,S").write_bytes(b"a\nb\n")
+    assert box.keys() == ["123.abc.host"]
+    assert box.read("123.abc.host") == b"a\nb\n"
+    with pytest.raises(KeyError):
+        box.read("../escape")
+
+
+def test_not_a_maildir(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        Maildir(tmp_path / "missing", create=False)
+
+
+def test_maildrop_sizes_uidl_and_lock(tmp_path: Path) -> None:
+    store = MaildirStore(tmp_path, template="{user}/Maildir")
+    store.deliver("alice", b"a\nb\n")
+    # A message delivered by another program, without the W= field, CRLF split at a read boundary.
+    (tmp_path / "alice" / "Maildir" / "cur" / "1.foreign.host:2,").write_bytes(b"x" * (256 * 1024 - 1) + b"\r\n.\n")
+    drop = store.open_maildrop("alice")
+    sizes = sorted(info.size for info in drop.messages())
+    assert sizes == [6, 256 * 1024 - 1 + 2 + 3]
+    with pytest.raises(pop3.POP3Error) as caught:
+        store.open_maildrop("alice")
+    assert caught.value.code == "IN-USE"
+    uids = [info.unique_id for info in drop.messages()]
+    drop.close()
+    again = store.open_maildrop("alice")
+    assert [info.unique_id for info in again.messages()] == uids  # stable across sessions
+    again.close()
+
+
+def test_commit_removes_only_marked_and_close_releases(tmp_path: Path) -> None:
+    store = MaildirStore(tmp_path)
+    for n in range(3):
+        store.deliver("bob", b"m%d\n" % n)
+    drop = store.open_maildrop("bob")
+    contents = [b"".join(drop.read(i)) for i in range(3)]
+    assert sorted(contents) == [b"m0\n", b"m1\n", b"m2\n"]
+    drop.commit({contents.index(b"m1\n")})
+    drop.close()
+    drop.close()
+    drop = store.open_maildrop("bob")
+    assert sorted(b"".join(drop.read(i)) for i in range(len(drop.messages()))) == [b"m0\n", b"m2\n"]
+    drop.close()
+
+
+def test_read_follows_a_message_moved_to_cur(tmp_path: Path) -> None:
+    store = MaildirStore(tmp_path)
+    key = store.deliver("carol", b"moved\n")
+    drop = store.open_maildrop("carol")
+    os.rename(tmp_path / "carol" / "new" / key, tmp_path / "carol" / "cur" / (key + ":2,S"))
+    assert b"".join(drop.read(0)) == b"moved\n"
+    drop.commit({0})
+    drop.close()
+    assert len(store.maildir("carol")) == 0
+
+
+def test_vanished_message_is_sys_perm(tmp_path: Path) -> None:
+    store = MaildirStore(tmp_path)
+    key = store.deliver("dave", b"x\n")
+    drop = store.open_maildrop("dave")
+    (tmp_path / "dave" / "new" / key).unlink()
+    with pytest.raises(pop3.POP3Error) as caught:
+        drop.read(0)
+    assert caught.value.code == "SYS/PERM"
+    drop.commit({0})  # already gone: not an error
+    drop.close()
+
+
+@pytest.mark.parametrize("user", ["../etc", "a/b", ".hidden", "", "x\0y", "a\\b"])
+def test_user_names_cannot_escape_the_root(tmp_path: Path, user: str) -> None:
+    with pytest.raises(pop3.POP3Error):
+        MaildirStore(tmp_path).open_maildrop(user)
+
+
+def test_template_needs_user(tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        MaildirStore(tmp_path, template="fixed")
+
+
+def test_unreadable_root_is_sys_temp(tmp_path: Path) -> None:
+    (tmp_path / "file").write_bytes(b"")
+    with pytest.raises(pop3.POP3Error) as caught:
+        MaildirStore(tmp_path / "file").open_maildrop("alice")
+    assert caught.value.code == "SYS/TEMP"
+
+
+@settings(max_examples=30)
+@given(st.binary(max_size=2000))
+def test_wire_size_matches_what_the_server_sends(data: bytes) -> None:
+    from rfcmail.pop3._writers import BodyWriter
+    writer = BodyWriter()
+    body = writer.write(data)
+    unstuffed = body.replace(b"\r\n..", b"\r\n.")
+    if unstuffed.startswith(b".."):
+        unstuffed = unstuffed[1:]
+    if not data.endswith(b"\r"):
+        assert wire_size(data) == len(unstuffed)
+
+
+def test_memory_store_lock_and_sizes() -> None:
+    store = MemoryStore()
+    store.deliver("a", b"x\ny\r\n")
+    drop = store.open_maildrop("a")
+    assert drop.messages()[0].size == 6
+    with pytest.raises(pop3.POP3Error):
+        store.open_maildrop("a")
+    drop.commit({0})
+    drop.close()
+    assert store.messages("a") == []
+    store.open_maildrop("a").close()
+
+
+def test_deletions_survive_only_after_quit_through_a_server_session(tmp_path: Path) -> None:
+    """A crash before QUIT (the session simply vanishes) deletes nothing; QUIT's UPDATE does."""
+    from tests.pop3.helpers import Pair, drain
+    store = MaildirStore(tmp_path)
+    store.deliver("alice", b"one\n")
+    store.deliver("alice", b"two\n")
+    pair = Pair(store=store)  # type: ignore[arg-type]
+    pair.login()
+    pair.exchange(pop3.Dele(message_number=1))
+    assert len(store.maildir("alice")) == 2
+    pair.session.connection_lost()  # the process dies or the socket drops
+    assert len(store.maildir("alice")) == 2
+    pair = Pair(store=store)  # type: ignore[arg-type]
+    pair.login()
+    pair.exchange(pop3.Dele(message_number=1), pop3.Quit())
+    assert len(store.maildir("alice")) == 1
+    assert drain(pair.client) == []
