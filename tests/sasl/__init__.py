@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rfcmail.sasl import Challenge, ClientMechanism, Failure, ServerMechanism, Step, Success
+from collections import Counter
+
+from rfcmail.sasl import Challenge, ClientMechanism, Failure, ScramHash, ServerMechanism, Step, Success
 
 
 def run_exchange(
@@ -36,3 +38,25 @@ def run_exchange(
         client.verify_success(step.additional_data)
     assert isinstance(step, Success | Failure)
     return step, transcript
+
+
+def counting_hash(hash_name: str) -> tuple[ScramHash, Counter[str]]:
+    """A ScramHash that counts its calls (h, hmac, hi), for equal-work tests (SECURITY A6.2)."""
+    calls: Counter[str] = Counter()
+
+    class CountingHash(ScramHash):
+        __slots__ = ()
+
+        def h(self, data: bytes) -> bytes:
+            calls["h"] += 1
+            return super().h(data)
+
+        def hmac(self, key: bytes, data: bytes) -> bytes:
+            calls["hmac"] += 1
+            return super().hmac(key, data)
+
+        def hi(self, password: bytes, salt: bytes, iterations: int) -> bytes:
+            calls["hi"] += 1
+            return super().hi(password, salt, iterations)
+
+    return CountingHash(hash_name), calls
