@@ -10,7 +10,7 @@ readers at every boundary), and the events each side reads are collected.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 __all__ = ["ConnectionPair", "SansIOConnection"]
 
@@ -18,13 +18,13 @@ __all__ = ["ConnectionPair", "SansIOConnection"]
 class SansIOConnection(Protocol):
     """The surface of every rfcmail protocol machine that the pair needs."""
 
-    def send(self, event: object, /) -> bytes:
+    def send(self, event: Any, /) -> bytes:
         """Return the bytes that send ``event``."""
 
-    def receive_data(self, data: bytes, /) -> None:
+    def receive_data(self, data: Any, /) -> None:
         """Feed received bytes (``b""`` = closed)."""
 
-    def next_event(self) -> object:
+    def next_event(self) -> Any:
         """The next event, or a NEED_DATA / PAUSED sentinel."""
 
 
@@ -68,16 +68,16 @@ class ConnectionPair(Generic[C, S]):
         self.server = server
         self._stop = tuple(stop)
         self.chunk_size = chunk_size
-        self.client_events: list[object] = []
-        self.server_events: list[object] = []
+        self.client_events: list[Any] = []
+        self.server_events: list[Any] = []
         self.client_wire = bytearray()
         self.server_wire = bytearray()
 
     def _is_stop(self, event: object) -> bool:
         return any(event is sentinel for sentinel in self._stop)
 
-    def _deliver(self, data: bytes, to: SansIOConnection, events: list[object]) -> list[object]:
-        received: list[object] = []
+    def _deliver(self, data: bytes, to: SansIOConnection, events: list[Any]) -> list[Any]:
+        received: list[Any] = []
         if not data:
             return received
         size = self.chunk_size or len(data)
@@ -87,8 +87,8 @@ class ConnectionPair(Generic[C, S]):
         events.extend(received)
         return received
 
-    def _drain(self, conn: SansIOConnection) -> list[object]:
-        out: list[object] = []
+    def _drain(self, conn: SansIOConnection) -> list[Any]:
+        out: list[Any] = []
         while True:
             event = conn.next_event()
             if self._is_stop(event):
@@ -97,49 +97,49 @@ class ConnectionPair(Generic[C, S]):
             if type(event).__name__ == "ConnectionClosed":
                 return out
 
-    def client_send(self, *events: object) -> list[object]:
+    def client_send(self, *events: Any) -> list[Any]:
         """The client sends ``events``; return the events the server reads from them."""
         data = b"".join(self.client.send(event) for event in events)
         self.client_wire += data
         return self._deliver(data, self.server, self.server_events)
 
-    def server_send(self, *events: object) -> list[object]:
+    def server_send(self, *events: Any) -> list[Any]:
         """The server sends ``events``; return the events the client reads from them."""
         data = b"".join(self.server.send(event) for event in events)
         self.server_wire += data
         return self._deliver(data, self.client, self.client_events)
 
-    def client_write(self, data: bytes) -> list[object]:
+    def client_write(self, data: bytes) -> list[Any]:
         """Raw bytes from the client side (bypassing its machine); return the server's events."""
         self.client_wire += data
         return self._deliver(data, self.server, self.server_events)
 
-    def server_write(self, data: bytes) -> list[object]:
+    def server_write(self, data: bytes) -> list[Any]:
         """Raw bytes from the server side (bypassing its machine); return the client's events."""
         self.server_wire += data
         return self._deliver(data, self.client, self.client_events)
 
-    def close_client(self) -> list[object]:
+    def close_client(self) -> list[Any]:
         """The client closes; return the server's events."""
         self.server.receive_data(b"")
         received = self._drain(self.server)
         self.server_events.extend(received)
         return received
 
-    def close_server(self) -> list[object]:
+    def close_server(self) -> list[Any]:
         """The server closes; return the client's events."""
         self.client.receive_data(b"")
         received = self._drain(self.client)
         self.client_events.extend(received)
         return received
 
-    def server_events_now(self) -> list[object]:
+    def server_events_now(self) -> list[Any]:
         """Drain the server's pending events (after it sent a reply that unblocks it)."""
         received = self._drain(self.server)
         self.server_events.extend(received)
         return received
 
-    def client_events_now(self) -> list[object]:
+    def client_events_now(self) -> list[Any]:
         """Drain the client's pending events."""
         received = self._drain(self.client)
         self.client_events.extend(received)
