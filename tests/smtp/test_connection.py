@@ -197,7 +197,7 @@ def test_server_utf8_with_smtputf8() -> None:
 def test_server_rset_and_ehlo_reset_transaction() -> None:
     conn = greeted_server()
     run_server(conn, b"EHLO a\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n")
-    assert our(conn) is State.RCPT and len(conn.recipients) == 1
+    assert our(conn) is State.RCPT and len(list(conn.recipients)) == 1
     run_server(conn, b"RSET\r\n")
     assert our(conn) is State.READY and not conn.recipients
     assert conn.mail is None
