@@ -185,7 +185,9 @@ class POP3Client:
 
     async def _start_tls(self) -> None:
         # A2.2: whatever arrived after the +OK goes into the machine, which refuses it.
-        self.conn.receive_data(self._channel.take_buffered())
+        leftover = self._channel.take_buffered()
+        if leftover:
+            self.conn.receive_data(leftover)
         if self.conn.next_event() is not pop3.PAUSED:
             raise RemoteProtocolError("unexpected state before the TLS handshake")
         await self._channel.start_tls(self._context or client_context(), server_side=False,
@@ -363,13 +365,20 @@ class POP3Server:
     async def _perform(self, channel: _Channel, actions: Iterable[pop3.Action], conn: pop3.Connection) -> bool:
         for action in actions:
             if isinstance(action, bytes):
+                if conn.state is pop3.State.STLS and channel.transport is not None:
+                    # The client's ClientHello may follow our +OK at once: stop reading
+                    # now so that it stays in the socket for the TLS layer. Whatever was
+                    # read before this point is plaintext sent before the +OK: dropped.
+                    channel.transport.pause_reading()
                 await channel.write(action)
             elif isinstance(action, pop3.Delay):
                 await asyncio.sleep(action.seconds)
             elif action is pop3.START_TLS:
                 assert self.ssl_context is not None
                 # A2.1: plaintext that came with or after STLS goes into the machine, which drops it.
-                conn.receive_data(channel.take_buffered())
+                leftover = channel.take_buffered()
+                if leftover:
+                    conn.receive_data(leftover)
                 await channel.start_tls(self.ssl_context, server_side=True)
                 conn.tls_established()
                 if conn.discarded_after_tls:
