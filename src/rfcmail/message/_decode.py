@@ -150,9 +150,10 @@ class QuotedPrintableDecoder:
         data = self._carry + data
         cut = data.rfind(b"\n") + 1
         if cut == 0:
-            # No line end: keep the last three bytes (a possible '=XX' or '=\r').
-            cut = max(0, len(data) - 3)
-            escape = data.find(b"=", cut)
+            # No line end: decode all but the last two bytes, and never end the
+            # slice inside an escape ("=" or "=X" would be read as a soft break).
+            cut = max(0, len(data) - 2)
+            escape = data.rfind(b"=", max(0, cut - 2), cut)
             if escape >= 0:
                 cut = escape
         self._carry = data[cut:]

@@ -702,7 +702,7 @@ class Message(Part):
 
     @property
     def message_id(self) -> str | None:
-        """The Message-ID without angle brackets (RFC 5322 section 3.6.4), or ``None``."""
+        """The Message-ID as ``<id-left@id-right>`` (RFC 5322 section 3.6.4), or ``None``."""
         field = self.get_field("message-id")
         if field is None:
             return None
