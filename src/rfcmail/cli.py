@@ -86,6 +86,36 @@ def _add_mx_command(commands: argparse._SubParsersAction[argparse.ArgumentParser
     mx.set_defaults(func=_cmd_mx)
 
 
+def _cmd_parse(args: argparse.Namespace) -> int:
+    """Parse a message file and print its main header fields and part tree (or JSON)."""
+    import json
+
+    from .message import parse
+    from .message._report import describe, format_report
+
+    try:
+        with open(args.file, "rb") as source:
+            message = parse(source)
+            output = json.dumps(describe(message), indent=2, ensure_ascii=False) + "\n" if args.json else format_report(message)
+    except OSError as exc:
+        print(f"rfcmail parse: {exc}", file=sys.stderr)
+        return 1
+    sys.stdout.write(output)
+    return 0
+
+
+def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    command = commands.add_parser(
+        "parse", help="print a message's main header fields and MIME part tree",
+        description="Parse an RFC 5322 / MIME message file and print its main header fields "
+                    "and its part tree (content types, parameters, sizes, transfer encodings, "
+                    "defects), parts numbered as IMAP numbers them.",
+    )
+    command.add_argument("file", metavar="FILE", help="the message file (CRLF or LF line endings)")
+    command.add_argument("--json", action="store_true", help="print the same as a JSON document")
+    command.set_defaults(func=_cmd_parse)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``rfcmail`` command."""
     parser = argparse.ArgumentParser(
@@ -96,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     limits = commands.add_parser("limits", help="print the default protocol and parser limits")
     limits.set_defaults(func=_cmd_limits)
+    _add_parse_command(commands)
     _add_mx_command(commands)
     return parser
 
