@@ -165,6 +165,10 @@ class DataReceiver:
                 self.fault = Fault("text_line_too_long", f"a message line exceeds max_text_line={limit}")
                 return
             pos = found + 1
+        # Fewer than `limit` bytes are left: every line in them is short enough.
+        last = raw.rfind(b"\n", pos)
+        if last >= 0:
+            pos = last + 1
         self._line_len = length - pos
 
 
