@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import re
 import ssl
 import threading
 import time
@@ -29,6 +30,7 @@ MESSAGE = (
     b"From: Alice <alice@example.test>\r\n"
     b"To: Bob <bob@example.test>\r\n"
     b"Subject: interop\r\n"
+    b"Date: Sat, 28 Nov 2026 12:00:00 +0000\r\n"
     b"Message-ID: <interop@example.test>\r\n"
     b"\r\n"
     b"First line.\r\n"
@@ -39,6 +41,11 @@ MESSAGE = (
     b"Last line.\r\n"
 )
 """A message in canonical form (CRLF, a final CRLF) with dot lines that test transparency."""
+
+
+def dot_stuffed(content: bytes) -> bytes:
+    """``content`` as DATA puts it on the wire, terminator included (RFC 5321 section 4.5.2)."""
+    return re.sub(rb"(?m)^\.", b"..", content) + b".\r\n"
 
 
 def unique_message(tag: str) -> tuple[bytes, bytes]:
