@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -89,6 +91,7 @@ def test_wrong_password_and_unknown_user_fail_alike(message: bytes) -> None:
         b"\x00t\xffim\x00tanstaaftanstaaf",
         b"\x00tim\x00\xc3(",
         b"\x00tim\x07\x00tanstaaftanstaaf",
+        "\x00\u00ad\x00tanstaaftanstaaf".encode(),
     ],
 )
 def test_malformed_messages_are_malformed_failures(message: bytes) -> None:
@@ -248,3 +251,26 @@ def test_round_trip_generated_credentials(username: str, password: str, authzid:
     server = create_server("PLAIN", _PasswordOnlyStore())
     result = server.start(message)
     assert isinstance(result, Success | Failure)
+
+
+class _NoAuthorize:
+    """A duck-typed store without authorize(): the default rule applies."""
+
+    def get_password(self, authcid: str) -> str | None:
+        return "pw" if authcid == "zoe" else None
+
+    def get_scram(self, authcid: str, mechanism: str) -> ScramCredentials | None:
+        return None
+
+
+def test_store_without_authorize_gets_the_default_rule() -> None:
+    store = cast(CredentialStore, _NoAuthorize())
+    assert create_server("PLAIN", store).start(b"\x00zoe\x00pw") == Success(authcid="zoe", authzid="")
+    assert create_server("PLAIN", store).start(b"zoe\x00zoe\x00pw") == Success(authcid="zoe", authzid="zoe")
+    result = create_server("PLAIN", store).start(b"bob\x00zoe\x00pw")
+    assert isinstance(result, Failure) and "authzid" in result.reason
+
+
+def test_max_response_size_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        PlainServer(STORE, max_response_size=0)

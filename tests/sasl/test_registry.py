@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rfcmail.sasl import (
     PASSWORD_MECHANISMS,
@@ -126,3 +128,16 @@ def test_mismatched_pairs_end_cleanly(client_name: str, server_name: str) -> Non
     assert isinstance(step, Failure | Success)
     if isinstance(step, Success):
         assert (client_name, server_name) == ("LOGIN", "EXTERNAL")
+
+
+@given(st.sampled_from(CLIENT_NAMES), st.lists(st.binary(max_size=80), min_size=4, max_size=8))
+def test_clients_bound_the_number_of_challenges(name: str, challenges: list[bytes]) -> None:
+    """SECURITY A6.3: no client answers more than three challenges, and only SASLError is raised."""
+    client = _client(name)
+    answered = 0
+    with pytest.raises(SASLError):
+        for challenge in challenges:
+            client.respond(challenge)
+            answered += 1
+        raise SASLError("all challenges answered")
+    assert answered <= 3

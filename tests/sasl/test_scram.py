@@ -196,13 +196,16 @@ SALT = base64.b64encode(b"0123456789abcdef").decode()
         b"s=" + SALT.encode() + b",r=clientnonceXYZ,i=4096",
         b"m=ext,r=clientnonceXYZ,s=" + SALT.encode() + b",i=4096",
         b"e=other-error",
+        b"e=invalid-encoding,x=1,y=2",
         "r=clientnonceXYZ\u00e9,s=x,i=4096".encode(),
         b"r=clientnonceXYZ,,s=" + SALT.encode() + b",i=4096",
     ],
 )
 def test_client_refuses_malformed_server_first(server_first: bytes) -> None:
-    with pytest.raises(SASLError):
+    with pytest.raises(SASLError) as info:
         _first_sent().respond(server_first)
+    if server_first.startswith(b"e="):
+        assert "the server refused" in str(info.value)
 
 
 def test_client_accepts_server_first_extensions() -> None:

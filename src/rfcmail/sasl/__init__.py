@@ -9,7 +9,8 @@ clock; randomness comes in as a ``nonce`` callable (default: :mod:`secrets`).
   only under TLS unless allowed).
 - Server: :func:`create_server` returns a :class:`ServerMechanism` whose
   ``start`` and ``step`` return a :class:`Challenge`, :class:`Success` or
-  :class:`Failure`; :func:`server_mechanisms` lists what may be advertised.
+  :class:`Failure`; :func:`server_mechanisms` lists what may be advertised;
+  :class:`ServerExchange` drives one from a protocol's framing.
 - Credentials: the :class:`CredentialStore` Protocol,
   :class:`InMemoryCredentialStore`, :func:`derive_scram_credentials`.
 
@@ -41,6 +42,7 @@ from ._credentials import (
     ScramHash,
     derive_scram_credentials,
 )
+from ._exchange import DEFAULT_MAX_ROUND_TRIPS, ServerExchange
 from ._registry import (
     PASSWORD_MECHANISMS,
     PLAINTEXT_MECHANISMS,
@@ -59,6 +61,7 @@ from .scram import DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS
 __all__ = [
     "DEFAULT_MAX_ITERATIONS",
     "DEFAULT_MAX_RESPONSE_SIZE",
+    "DEFAULT_MAX_ROUND_TRIPS",
     "DEFAULT_MIN_ITERATIONS",
     "DEFAULT_SCRAM_ITERATIONS",
     "PASSWORD_MECHANISMS",
@@ -76,6 +79,7 @@ __all__ = [
     "SaltedPasswordCache",
     "ScramCredentials",
     "ScramHash",
+    "ServerExchange",
     "ServerMechanism",
     "Step",
     "Success",

@@ -284,12 +284,14 @@ class ScramClient(ClientBase):
         except UnicodeDecodeError:
             raise SASLError(f"{self.name}: server-first-message is not ASCII") from None
         attributes = _attributes(server_first)
-        if attributes is None or len(attributes) < 3:
+        if attributes is None:
             raise SASLError(f"{self.name}: malformed server-first-message")
         if attributes[0][0] == "e":
             raise SASLError(f"{self.name}: the server refused: {attributes[0][1][:100]!r}")
         if attributes[0][0] == "m":
             raise SASLError(f"{self.name}: the server requires an unsupported extension")
+        if len(attributes) < 3:
+            raise SASLError(f"{self.name}: server-first-message must be r=, s=, i=")
         (r_key, nonce), (s_key, salt_b64), (i_key, iterations_text) = attributes[:3]
         if (r_key, s_key, i_key) != ("r", "s", "i"):
             raise SASLError(f"{self.name}: server-first-message must be r=, s=, i=")
