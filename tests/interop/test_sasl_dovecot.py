@@ -1,21 +1,29 @@
-"""rfcmail.sasl client mechanisms against real Dovecot IMAP, driven by Python's imaplib.
+"""rfcmail.sasl client mechanisms against real Dovecot (IMAP, POP3, submission) and Postfix.
 
-imaplib does the IMAP framing (``AUTHENTICATE``, ``+`` continuations and
+IMAP: imaplib does the framing (``AUTHENTICATE``, ``+`` continuations and
 base64); the authobject it calls is one of our client mechanisms. Dovecot
 sends the SCRAM server-final-message as a last ``+`` continuation, so the
 client checks the server signature inside ``respond`` and answers with an
 empty line; :meth:`verify_success` then confirms it was seen.
+
+SMTP: smtplib's ``auth()`` against Dovecot's submission service and against
+Postfix's smtpd (whose SASL is Dovecot's auth service), with the initial
+response on the AUTH line (RFC 4954 section 4). POP3: a few lines of RFC
+5034 framing over a socket, as the POP3 adapter would do.
 """
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import itertools
 import os
+import smtplib
 import socket
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import overload
 
 import pytest
 
@@ -164,3 +172,114 @@ def test_sasl_ir_style_initial_response_through_imaplib(realworld: RealWorld) ->
         assert "SASL-IR" in connection.capabilities
         assert connection.authenticate("PLAIN", answer)[0] == "OK"
     assert seen == [b""]
+
+
+# --- SMTP AUTH (RFC 4954) through smtplib: Dovecot submission and Postfix smtpd ----------------
+
+
+class SMTPAuthObject:
+    """smtplib calls authobject() for the initial response, authobject(challenge) after each 334."""
+
+    def __init__(self, client: ClientMechanism) -> None:
+        self.client = client
+
+    @overload
+    def __call__(self, challenge: None = None, /) -> str | None: ...
+
+    @overload
+    def __call__(self, challenge: bytes, /) -> str: ...
+
+    def __call__(self, challenge: bytes | None = None, /) -> str | None:
+        if challenge is None:
+            initial = self.client.initial_response() if self.client.has_initial_response else None
+            return None if initial is None else initial.decode("ascii")
+        return self.client.respond(challenge).decode("ascii")
+
+
+SMTP_SERVICES = ["SUBMISSION_PORT", "SMTP_AUTH_PORT"]
+
+
+@pytest.mark.parametrize("service", SMTP_SERVICES)
+@pytest.mark.parametrize("mechanism", DOVECOT_MECHANISMS)
+def test_smtp_auth_every_mechanism(realworld: RealWorld, service: str, mechanism: str) -> None:
+    with smtplib.SMTP("127.0.0.1", realworld.ports[service], timeout=10) as smtp:
+        context = ssl.create_default_context(cafile=str(realworld.ca))
+        context.check_hostname = False
+        smtp.starttls(context=context)
+        smtp.ehlo("client.example")
+        offered = smtp.esmtp_features["auth"].split()
+        assert mechanism in offered
+        client = create_client(mechanism, username="alice", password="secret", salted_password_cache=None)
+        code, _ = smtp.auth(mechanism, SMTPAuthObject(client))
+        assert code == 235
+        client.verify_success(None)
+        assert client.complete
+
+
+@pytest.mark.parametrize("service", SMTP_SERVICES)
+@pytest.mark.parametrize("mechanism", ["PLAIN", "CRAM-MD5", "SCRAM-SHA-256"])
+def test_smtp_auth_wrong_password(realworld: RealWorld, service: str, mechanism: str) -> None:
+    source = (next(_SOURCE_ADDRESSES), 0)
+    with smtplib.SMTP("127.0.0.1", realworld.ports[service], timeout=10, source_address=source) as smtp:
+        smtp.ehlo("client.example")
+        client = create_client(mechanism, username="carol", password="wrong", salted_password_cache=None)
+        with pytest.raises(smtplib.SMTPAuthenticationError) as info:
+            smtp.auth(mechanism, SMTPAuthObject(client))
+        assert info.value.smtp_code == 535
+        with pytest.raises(SASLError) if mechanism.startswith("SCRAM") else _no_error():
+            client.verify_success(None)
+
+
+@contextmanager
+def _no_error() -> Iterator[None]:
+    yield
+
+
+# --- POP3 AUTH (RFC 5034) with hand-written framing ----------------------------------------------
+
+
+def pop3_auth(realworld: RealWorld, client: ClientMechanism, *, fresh_source: bool = False) -> tuple[bytes, list[bytes]]:
+    """Run AUTH over a raw socket; return the final status line and the decoded challenges."""
+    source = (next(_SOURCE_ADDRESSES), 0) if fresh_source else None
+    with socket.create_connection(("127.0.0.1", realworld.ports["POP3_PORT"]), 10, source_address=source) as sock:
+        stream = sock.makefile("rwb")
+        assert stream.readline().startswith(b"+OK")
+        initial = client.initial_response() if client.has_initial_response else None
+        command = b"AUTH " + client.name.encode()
+        if initial is not None:
+            command += b" " + (base64.b64encode(initial) or b"=")
+        stream.write(command + b"\r\n")
+        stream.flush()
+        challenges: list[bytes] = []
+        while True:
+            line = stream.readline(4096)
+            if not line.startswith(b"+ ") and line.rstrip(b"\r\n") != b"+":
+                break
+            challenge = base64.b64decode(line[2:].strip())
+            challenges.append(challenge)
+            try:
+                answer = base64.b64encode(client.respond(challenge))
+            except SASLError:
+                answer = b"*"
+            stream.write(answer + b"\r\n")
+            stream.flush()
+        stream.write(b"QUIT\r\n")
+        stream.flush()
+        return line, challenges
+
+
+@pytest.mark.parametrize("mechanism", DOVECOT_MECHANISMS)
+def test_pop3_auth_every_mechanism(realworld: RealWorld, mechanism: str) -> None:
+    client = create_client(mechanism, username="dave", password="secret", salted_password_cache=None)
+    status, challenges = pop3_auth(realworld, client)
+    assert status.startswith(b"+OK"), status
+    client.verify_success(None)
+    if mechanism.startswith("SCRAM"):
+        assert challenges[-1].startswith(b"v=")
+
+
+@pytest.mark.parametrize("mechanism", ["LOGIN", "SCRAM-SHA-1"])
+def test_pop3_auth_wrong_password(realworld: RealWorld, mechanism: str) -> None:
+    client = create_client(mechanism, username="dave", password="wrong", salted_password_cache=None)
+    status, _ = pop3_auth(realworld, client, fresh_source=True)
+    assert status.startswith(b"-ERR"), status
