@@ -20,7 +20,7 @@ from rfcmail.smtp import (
 
 NO_REPLY = (MessageChunk, Bdat, DiscardedPlaintext, ConnectionClosed)
 
-Replier = Callable[[Connection, Event], "Reply | list[Reply] | None"]
+Replier = Callable[[Connection, Event], "Event | list[Reply] | None"]
 
 
 def greeted_server(config: smtp.Config | None = None, **kwargs: bool) -> Connection:
@@ -30,7 +30,7 @@ def greeted_server(config: smtp.Config | None = None, **kwargs: bool) -> Connect
     return conn
 
 
-def default_replier(conn: Connection, event: Event) -> Reply | list[Reply] | None:
+def default_replier(conn: Connection, event: Event) -> Event | list[Reply] | None:
     """Reply as a permissive backend would (LMTP: one 250 per recipient)."""
     if isinstance(event, EndOfMessage) and conn.config.lmtp:
         return [conn.default_reply(event) for _ in range(max(1, len(conn.recipients)))]
@@ -123,7 +123,10 @@ def ready_client(extensions: str = "PIPELINING\r\n250-SIZE 1000000\r\n250-8BITMI
     conn.receive_data(b"220 mx.example ESMTP\r\n")
     assert isinstance(conn.next_event(), Reply)
     conn.send(smtp.Lhlo(domain="client.example") if conn.config.lmtp else smtp.Ehlo(domain="client.example"))
-    conn.receive_data(f"250-mx.example\r\n250-{extensions}\r\n".encode())
+    if "\r\n250 " in "\r\n250-" + extensions:
+        conn.receive_data(f"250-mx.example\r\n250-{extensions}\r\n".encode())
+    else:
+        conn.receive_data(f"250-mx.example\r\n250 {extensions}\r\n".encode())
     reply = conn.next_event()
     assert isinstance(reply, Reply) and reply.code == 250, reply
     return conn

@@ -44,7 +44,8 @@ BUILDERS: dict[str, Callable[[str], object]] = {
     "rcpt": lambda s: Rcpt(forward_path=s),
     "mail_param_value": lambda s: Mail(reverse_path="a@b.example", params=(("X-K", s),)),
     "mail_param_key": lambda s: Mail(reverse_path="a@b.example", params=((s, "v"),)),
-    "rcpt_param_value": lambda s: Rcpt(forward_path="a@b.example", params={"NOTIFY": s}),
+    # A mapping is accepted at run time as well as pairs.
+    "rcpt_param_value": lambda s: Rcpt(forward_path="a@b.example", params={"NOTIFY": s}),  # type: ignore[arg-type]
     "vrfy": lambda s: Vrfy(argument=s),
     "expn": lambda s: Expn(argument=s),
     "help": lambda s: Help(argument=s),
