@@ -299,24 +299,33 @@ class BodyReader:
                 return True
             if head in (b"", b".", b".\r"):
                 return None
-        end = buf.find(b"\n.\r\n")
-        if end < 0:
-            end = buf.find(b"\n.\n")
-        if end >= 0:
-            chunk = buf.extract_at_most(end + 1)
-        else:
-            data = buf.peek()
-            last_lf = data.rfind(b"\n")
+        data = buf.peek()
+        # One pass over the "\n." pairs (rare in mail) finds the terminator or
+        # proves there is none yet; bare-LF servers end with "\n.\n".
+        cut = -1
+        stuffed = False
+        position = data.find(b"\n.")
+        while position >= 0:
+            following = data[position + 2:position + 4]
+            if following == b"\r\n" or following[:1] == b"\n":
+                cut = position + 1
+                break
+            if following in (b"", b"\r"):
+                break  # maybe the terminator: wait for more, keep it in the buffer
+            stuffed = True
+            position = data.find(b"\n.", position + 2)
+        if cut < 0:
+            last_lf = data.rfind(b"\n", 0, position + 1 if position >= 0 else len(data))
             if last_lf >= 0:
-                chunk = buf.extract_at_most(last_lf + 1)
+                cut = last_lf + 1
             elif len(data) >= self.max_piece:
-                keep = 1 if data.endswith(b"\r") else 0
-                chunk = buf.extract_at_most(len(data) - keep)
+                cut = len(data) - (1 if data.endswith(b"\r") else 0)
             else:
                 return None
+        chunk = buf.extract_at_most(cut)
         starts_line = self._at_line_start
         self._at_line_start = chunk.endswith(b"\n")
-        if b"\n." in chunk:
+        if stuffed:
             chunk = chunk.replace(b"\n.", b"\n")
         if starts_line and chunk[:1] == b".":
             chunk = chunk[1:]
