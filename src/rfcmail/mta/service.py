@@ -1,0 +1,480 @@
+"""A complete store-and-forward MTA assembled from the library's pieces.
+
+:class:`MTA` runs:
+
+* an inbound SMTP server (MX-style: accepts mail for the local domains, and
+  relays only for trusted networks or authenticated clients, SECURITY A6.4),
+* optionally a submission server (RFC 6409: AUTH required, STARTTLS),
+* the durable queue (every 250 is sent only after the message is on disk,
+  fsync'ed, RFC 5321 section 6.1),
+* the queue runner: local recipients go into Maildir, remote ones to their
+  MX hosts (or a smart host), temporary failures are retried with back-off
+  (RFC 5321 section 4.5.4.1), permanent ones and expired messages are
+  bounced with RFC 3464 DSNs to the reverse path (never to ``<>``).
+
+Every server connection adds a ``Received`` field (RFC 5321 section 4.4) and
+refuses a message that already has :data:`~rfcmail.mta.local.DEFAULT_MAX_HOPS`
+of them (``554 5.4.6``, RFC 5321 section 6.3). ``rfcmail serve`` and
+``examples/mta.py`` are thin front ends to this class.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import ssl
+import tempfile
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from ..aio.smtp import ServerSettings, SMTPServer
+from ..errors import LimitExceeded, ProtocolError
+from ..limits import DEFAULT_LIMITS, Limits
+from ..mx import AsyncResolver, MXConfig
+from ..sasl import InMemoryCredentialStore
+from ..smtp import (
+    Config,
+    Mail,
+    PeerInfo,
+    Rcpt,
+    SessionContext,
+    SMTPReplyError,
+    parse_envid,
+    parse_notify,
+    parse_orcpt,
+    parse_ret,
+)
+from ..store.maildir import MaildirStore
+from .delivery import DeliveryJob, RemoteDelivery, SmartHost
+from .dsn import Action, RecipientReport, build_dsn_for_entry
+from .local import DEFAULT_MAX_HOPS, LocalDelivery, count_received, received_field
+from .policy import InMemoryUserDirectory, RelayPolicy, Route
+from .queue import (
+    DeliveryState,
+    Envelope,
+    Queue,
+    QueueEntry,
+    QueueError,
+    QueueResourceError,
+    ReceivedFrom,
+    Recipient,
+    RecipientOutcome,
+    RecipientStatus,
+)
+from .schedule import DEFAULT_RETRY_POLICY, RetryAction, RetryPolicy, RetrySchedule
+
+__all__ = ["MTA", "MTAConfig"]
+
+log = logging.getLogger("rfcmail.mta")
+
+_SPOOL_IN_MEMORY = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MTAConfig:
+    """What an :class:`MTA` is and does.
+
+    Attributes:
+        hostname: our name (greeting, EHLO, Received, Reporting-MTA).
+        data_dir: where the queue (``queue/``) and the mailboxes
+            (``mail/<user>/``) live.
+        local_domains: the domains delivered here.
+        users: local users and their passwords (mailboxes, and AUTH on the
+            submission server).
+        relay_networks: client networks (CIDR) allowed to relay without AUTH.
+        smart_host: send all remote mail there instead of MX hosts.
+        resolver: the MX resolver for remote mail (none: remote mail waits
+            for a smart host, temporary failure).
+        delivery_port: the port of MX hosts (25).
+        mx_config: MX plan settings (caps, local names, address policy).
+        retry: the retry policy.
+        max_hops: Received fields after which a message is a loop.
+        limits: protocol limits of the servers and the queue.
+        tls_context: server TLS context: STARTTLS on both servers.
+        queue_interval: seconds between queue scans when nothing wakes the runner.
+    """
+
+    hostname: str
+    data_dir: Path
+    local_domains: tuple[str, ...] = ("localhost",)
+    users: Mapping[str, str] = field(default_factory=dict)
+    relay_networks: tuple[str, ...] = ()
+    smart_host: SmartHost | None = None
+    resolver: AsyncResolver | None = None
+    delivery_port: int = 25
+    mx_config: MXConfig = field(default_factory=MXConfig)
+    retry: RetryPolicy = DEFAULT_RETRY_POLICY
+    max_hops: int = DEFAULT_MAX_HOPS
+    limits: Limits = DEFAULT_LIMITS
+    tls_context: ssl.SSLContext | None = None
+    queue_interval: float = 30.0
+
+
+class _InboundSession:
+    """One SMTP connection: policy at RCPT, spool the data, queue at the end."""
+
+    def __init__(self, mta: MTA, peer: PeerInfo) -> None:
+        self.mta = mta
+        self.peer = peer
+        self.client_ip = peer.address[0] if peer.address else None
+        self._reset_transaction()
+
+    def _reset_transaction(self) -> None:
+        self.reverse_path: str | None = None
+        self.ret: str | None = None
+        self.envid: str | None = None
+        self.recipients: list[Recipient] = []
+        self.spool: IO[bytes] | None = None
+        self.size = 0
+
+    def mail(self, mail: Mail, context: SessionContext) -> None:
+        self._discard_spool()
+        self._reset_transaction()
+        try:
+            ret = mail.param("RET")
+            envid = mail.param("ENVID")
+            self.ret = parse_ret(ret) if ret else None
+            self.envid = parse_envid(envid) if envid else None
+        except ProtocolError as exc:
+            raise SMTPReplyError(501, "5.5.4", f"Bad DSN parameter: {exc}") from None
+        self.reverse_path = mail.reverse_path
+
+    def rcpt(self, rcpt: Rcpt, context: SessionContext) -> None:
+        decision = self.mta.policy.check_recipient(
+            rcpt.forward_path, client_address=self.client_ip,
+            authenticated_user=context.authenticated_as)
+        if not decision.accepted:
+            raise SMTPReplyError(decision.code, decision.status, decision.text)
+        try:
+            notify = rcpt.param("NOTIFY")
+            orcpt = rcpt.param("ORCPT")
+            recipient = Recipient(
+                address=rcpt.forward_path,
+                notify=parse_notify(notify) if notify else frozenset(),
+                orcpt=(lambda o: f"{o.addr_type};{o.address}")(parse_orcpt(orcpt)) if orcpt else None,
+            )
+        except (ProtocolError, ValueError) as exc:
+            raise SMTPReplyError(501, "5.5.4", f"Bad DSN parameter: {exc}") from None
+        self.recipients.append(recipient)
+
+    def data(self, chunk: bytes, context: SessionContext) -> None:
+        if self.spool is None:
+            self.spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY, dir=str(self.mta.spool_dir))
+        self.spool.write(chunk)
+        self.size += len(chunk)
+
+    async def end(self, context: SessionContext) -> str | None:
+        spool, self.spool = self.spool, None
+        if spool is None:
+            spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+        try:
+            spool.seek(0)
+            head = spool.read(DEFAULT_LIMITS.max_header_size)
+            if count_received(head) >= self.mta.config.max_hops - 1:
+                raise SMTPReplyError(554, "5.4.6", "Too many hops: this message is looping")
+            received_from = ReceivedFrom(
+                helo=_printable(context.helo), address=self.client_ip,
+                protocol="ESMTP", authenticated=context.authenticated_as)
+            trace = received_field(
+                by_host=self.mta.config.hostname, received_from=received_from,
+                recipient=self.recipients[0].address if len(self.recipients) == 1 else None,
+                tls=context.tls)
+            envelope = Envelope(reverse_path=self.reverse_path or "", recipients=tuple(self.recipients),
+                                ret=self.ret, envid=self.envid, received_from=received_from)
+            spool.seek(0)
+            stream = _Prefixed(trace, spool)
+            try:
+                queue_id = await self.mta.queue.enqueue_async(envelope, stream)  # type: ignore[arg-type]
+            except QueueResourceError:
+                raise SMTPReplyError(452, "4.3.1", "Insufficient system storage") from None
+            except LimitExceeded:
+                raise SMTPReplyError(552, "5.3.4", "Message too big") from None
+            except QueueError:
+                raise SMTPReplyError(451, "4.3.0", "Queue unavailable, try again later") from None
+        finally:
+            spool.close()
+            self._reset_transaction()
+        self.mta.wake()
+        return f"Queued as {queue_id}"
+
+    def _discard_spool(self) -> None:
+        if self.spool is not None:
+            self.spool.close()
+            self.spool = None
+
+    def reset(self, context: SessionContext) -> None:
+        self._discard_spool()
+        self._reset_transaction()
+
+    def close(self, context: SessionContext) -> None:
+        self._discard_spool()
+
+
+def _printable(text: str | None) -> str | None:
+    if text is None:
+        return None
+    return "".join(ch if 0x20 < ord(ch) < 0x7F else "?" for ch in text)[:255] or None
+
+
+class _Prefixed:
+    """A read-only binary stream: a prefix, then the rest of a file."""
+
+    def __init__(self, prefix: bytes, rest: IO[bytes]) -> None:
+        self._prefix = prefix
+        self._rest = rest
+
+    def read(self, size: int = -1) -> bytes:
+        if self._prefix:
+            if size is None or size < 0:
+                data, self._prefix = self._prefix + self._rest.read(), b""
+                return data
+            data, self._prefix = self._prefix[:size], self._prefix[size:]
+            if len(data) < size:
+                data += self._rest.read(size - len(data))
+            return data
+        return self._rest.read(size)
+
+    def readable(self) -> bool:
+        return True
+
+
+class _InboundBackend:
+    def __init__(self, mta: MTA, credentials: InMemoryCredentialStore | None) -> None:
+        self.mta = mta
+        self._credentials = credentials
+
+    def session(self, peer: PeerInfo) -> _InboundSession:
+        return _InboundSession(self.mta, peer)
+
+    def sasl_credentials(self) -> object:
+        return self._credentials
+
+
+class MTA:
+    """An MTA: inbound and submission servers, the durable queue and its runner.
+
+    Args:
+        config: what the MTA is (see :class:`MTAConfig`).
+        clock: the time source for the queue and the retry schedule.
+
+    Use it from asyncio::
+
+        mta = MTA(MTAConfig(hostname="mx.example", data_dir=Path("data"),
+                            local_domains=("example.org",), users={"alice": "pw"}))
+        await mta.start(smtp=("127.0.0.1", 2525), submission=("127.0.0.1", 2587))
+        ...
+        await mta.stop()
+    """
+
+    def __init__(self, config: MTAConfig, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        data = Path(config.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        self.spool_dir = data / "spool"
+        self.spool_dir.mkdir(exist_ok=True)
+        self.queue = Queue(data / "queue", clock=clock, max_message_size=config.limits.max_message_size)
+        self.store = MaildirStore(data / "mail")
+        users = {name.lower() for name in config.users}
+        self.policy = RelayPolicy(local_domains=frozenset(config.local_domains),
+                                  users=InMemoryUserDirectory(users=users),
+                                  relay_networks=config.relay_networks)
+        self.local = LocalDelivery(self.store, hostname=config.hostname, max_hops=config.max_hops)
+        self.remote = RemoteDelivery(hostname=config.hostname, resolver=config.resolver,
+                                     smart_host=config.smart_host, port=config.delivery_port,
+                                     mx_config=config.mx_config)
+        self.schedule = RetrySchedule(config.retry, clock=clock)
+        self.credentials = InMemoryCredentialStore(dict(config.users)) if config.users else None
+        self.servers: list[tuple[str, SMTPServer]] = []
+        self._wakeup = asyncio.Event()
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = False
+        self.delivered = 0
+        self.bounced = 0
+
+    # -- lifetime
+
+    async def start(self, *, smtp: tuple[str, int] | None = ("127.0.0.1", 2525),
+                    submission: tuple[str, int] | None = None) -> None:
+        """Recover the queue, start the listeners, start the queue runner."""
+        report = await asyncio.to_thread(self.queue.recover)
+        if report.quarantined:
+            log.warning("quarantined damaged queue entries: %s", report.quarantined)
+        server_config = Config(hostname=self.config.hostname, limits=self.config.limits)
+        if smtp is not None:
+            server = SMTPServer(
+                _InboundBackend(self, self.credentials), config=server_config,
+                settings=ServerSettings(tls_context=self.config.tls_context,
+                                        credentials=self.credentials))
+            await server.listen(smtp[0], smtp[1])
+            self.servers.append(("smtp", server))
+        if submission is not None:
+            if self.credentials is None:
+                raise ValueError("a submission server needs at least one user")
+            server = SMTPServer(
+                _InboundBackend(self, self.credentials),
+                config=server_config.clone(require_auth=True,
+                                           require_tls_for_auth=self.config.tls_context is not None),
+                settings=ServerSettings(tls_context=self.config.tls_context, credentials=self.credentials))
+            await server.listen(submission[0], submission[1])
+            self.servers.append(("submission", server))
+        self._runner = asyncio.create_task(self._run_queue())
+
+    def listening(self) -> list[tuple[str, str, int]]:
+        """(name, host, port) of every listener."""
+        found = []
+        for name, server in self.servers:
+            for sock in server.sockets:
+                host, port = sock.getsockname()[:2]
+                found.append((name, str(host), int(port)))
+        return found
+
+    async def stop(self) -> None:
+        """Stop listening and stop the runner; queued mail stays on disk for the next start."""
+        self._stopping = True
+        for _name, server in self.servers:
+            server.close()
+        for _name, server in self.servers:
+            with contextlib.suppress(Exception):
+                await server.wait_closed()
+        self.wake()
+        if self._runner is not None:
+            self._runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._runner
+        self.queue.close()
+
+    def wake(self) -> None:
+        """Make the queue runner look at the queue now."""
+        self._wakeup.set()
+
+    # -- the queue runner
+
+    async def _run_queue(self) -> None:
+        while not self._stopping:
+            self._wakeup.clear()
+            try:
+                due = await asyncio.to_thread(self.queue.due)
+                if due:
+                    await self.run_once(due)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a runner must survive one bad pass
+                log.exception("queue run failed")
+            timeout = self._next_wait()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout)
+
+    def _next_wait(self) -> float:
+        now = self.clock()
+        upcoming = [e.next_attempt for e in self.queue if not e.done]
+        if not upcoming:
+            return self.config.queue_interval
+        return max(0.05, min(self.config.queue_interval, min(upcoming) - now))
+
+    async def run_once(self, entries: Sequence[QueueEntry]) -> None:
+        """Try every pending recipient of ``entries`` once and record the results."""
+        by_destination: dict[str, list[DeliveryJob]] = {}
+        results: dict[str, list[RecipientOutcome]] = {e.queue_id: [] for e in entries}
+        for entry in entries:
+            local = [r for r in entry.pending if self._is_local(r.recipient.address)]
+            remote = [r for r in entry.pending if not self._is_local(r.recipient.address)]
+            if local:
+                message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
+                results[entry.queue_id] += await asyncio.to_thread(self.local.deliver, entry, local, message)
+            groups: dict[str, list[RecipientStatus]] = {}
+            for status in remote:
+                key = "smart-host" if self.config.smart_host else status.recipient.address.rpartition("@")[2].lower()
+                groups.setdefault(key, []).append(status)
+            for key, statuses in groups.items():
+                by_destination.setdefault(key, []).append(DeliveryJob(
+                    entry=entry, recipients=tuple(statuses),
+                    open_message=functools.partial(self.queue.open_message, entry.queue_id)))
+        if by_destination:
+            outcomes = await asyncio.gather(*(
+                self.remote.deliver(destination, jobs) for destination, jobs in by_destination.items()))
+            for per_entry in outcomes:
+                for queue_id, items in per_entry.items():
+                    results[queue_id] += items
+        for entry in entries:
+            await self._settle(entry, results[entry.queue_id])
+
+    def _is_local(self, address: str) -> bool:
+        return self.policy.check_recipient(address, client_address=None).route is Route.LOCAL or (
+            self.policy.is_local_domain(address.rpartition("@")[2]))
+
+    async def _settle(self, entry: QueueEntry, outcomes: list[RecipientOutcome]) -> None:
+        pending_after = {r.recipient.address for r in entry.pending} - {
+            o.address for o in outcomes if o.state is not DeliveryState.PENDING}
+        next_attempt: float | None = None
+        warn = False
+        if pending_after:
+            decision = self.schedule.after_failure(arrival_time=entry.arrival_time,
+                                                   attempts=entry.attempts + 1,
+                                                   delay_warned=entry.delay_warned)
+            if decision.action is RetryAction.GIVE_UP:
+                given_up = {o.address: o for o in outcomes}
+                outcomes = [o for o in outcomes if o.address not in pending_after] + [
+                    RecipientOutcome(address=address, state=DeliveryState.FAILED,
+                                     reply=("554 4.4.7 Delivery time expired; last: "
+                                            + (given_up[address].reply or "no answer")
+                                            if address in given_up else "554 4.4.7 Delivery time expired"),
+                                     remote_mta=given_up[address].remote_mta if address in given_up else None)
+                    for address in pending_after]
+            else:
+                next_attempt = decision.next_attempt
+                warn = decision.warn
+        updated = await asyncio.to_thread(self.queue.record_attempt, entry.queue_id, outcomes,
+                                          next_attempt=next_attempt)
+        self.delivered += sum(1 for o in outcomes if o.state is DeliveryState.DELIVERED)
+        if warn:
+            await self._notify(updated, delayed=True)
+            await asyncio.to_thread(self.queue.mark_delay_warned, entry.queue_id)
+        if updated.done:
+            await self._notify(updated, delayed=False)
+            await asyncio.to_thread(self.queue.remove, entry.queue_id)
+
+    async def _notify(self, entry: QueueEntry, *, delayed: bool) -> None:
+        reports: list[RecipientReport] = []
+        for status in entry.recipients:
+            if delayed and status.state is DeliveryState.PENDING:
+                action, code = Action.DELAYED, "4.0.0"
+            elif not delayed and status.state is DeliveryState.FAILED:
+                action, code = Action.FAILED, _status_of(status.reply, "5.0.0")
+            elif not delayed and status.state is DeliveryState.DELIVERED and "SUCCESS" in status.recipient.notify:
+                local = self._is_local(status.recipient.address)
+                action, code = (Action.DELIVERED if local else Action.RELAYED), "2.0.0"
+            else:
+                continue
+            reports.append(RecipientReport(
+                final_recipient=status.recipient.address, action=action, status=code,
+                notify=status.recipient.notify, original_recipient=status.recipient.orcpt,
+                remote_mta=status.remote_mta, diagnostic_code=status.reply,
+                last_attempt=status.last_attempt,
+                will_retry_until=entry.arrival_time + self.config.retry.max_age if delayed else None))
+        if not reports:
+            return
+        original = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
+        dsn = build_dsn_for_entry(entry, reports, original, reporting_mta=self.config.hostname,
+                                  now=self.clock())
+        if dsn is None:
+            return
+        await self.queue.enqueue_async(dsn.envelope, dsn.message)
+        self.bounced += 1
+        self.wake()
+
+
+def _status_of(reply: str | None, default: str) -> str:
+    if reply:
+        for word in reply.split()[1:2]:
+            parts = word.split(".")
+            if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in ("4", "5"):
+                return "5." + parts[1] + "." + parts[2]
+        if reply[:1] == "5" and reply[1:3].isdigit():
+            return default
+    return default

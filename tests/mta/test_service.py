@@ -1,0 +1,163 @@
+"""The assembled MTA in process: smtplib in, Maildir out, relaying by MX between two MTAs, bounces."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import smtplib
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import pytest
+
+from rfcmail.mta.local import count_received, received_field
+from rfcmail.mta.queue import ReceivedFrom
+from rfcmail.mta.service import MTA, MTAConfig
+from rfcmail.mx import AsyncStaticResolver, MXConfig, MXRecord, StaticResolver
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def maildir_messages(root: Path, user: str) -> list[bytes]:
+    new = root / "mail" / user / "new"
+    return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
+
+
+async def wait_for(predicate: object, timeout: float = 10.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():  # type: ignore[operator]
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.02)
+
+
+def send(port: int, sender: str, recipients: list[str], body: bytes) -> dict[str, tuple[int, bytes]]:
+    with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+        return client.sendmail(sender, recipients, body)
+
+
+MESSAGE = b"From: bob@remote.test\r\nTo: alice@local.test\r\nSubject: hello\r\n\r\nHi Alice.\r\n"
+
+
+def with_mta(tmp_path: Path, scenario: Callable[[MTA], Awaitable[None]]) -> None:
+    """Run ``scenario`` against a fresh MTA on a free loopback port."""
+
+    async def main() -> None:
+        server = MTA(MTAConfig(hostname="mx.local.test", data_dir=tmp_path / "a",
+                               local_domains=("local.test",), users={"alice": "pw", "bob": "pw"}))
+        await server.start(smtp=("127.0.0.1", 0))
+        try:
+            await scenario(server)
+        finally:
+            await server.stop()
+
+    asyncio.run(main())
+
+
+def test_local_delivery_into_maildir(tmp_path: Path) -> None:
+    with_mta(tmp_path, local_delivery_into_maildir)
+
+
+def test_relay_refused_and_unknown_user(tmp_path: Path) -> None:
+    with_mta(tmp_path, relay_refused_and_unknown_user)
+
+
+def test_loop_is_refused_at_the_end_of_data(tmp_path: Path) -> None:
+    with_mta(tmp_path, loop_is_refused_at_the_end_of_data)
+
+
+async def local_delivery_into_maildir(mta: MTA) -> None:
+    port = mta.listening()[0][2]
+    refused = await asyncio.to_thread(send, port, "bob@remote.test", ["alice@local.test"], MESSAGE)
+    assert refused == {}
+    root = mta.config.data_dir
+    await wait_for(lambda: maildir_messages(root, "alice"))
+    [stored] = maildir_messages(root, "alice")
+    assert stored.startswith(b"Return-Path: <bob@remote.test>\r\nDelivered-To: alice@local.test\r\nReceived: from ")
+    assert stored.endswith(MESSAGE)
+    parsed = email.message_from_bytes(stored, policy=email.policy.default)
+    assert "by mx.local.test with ESMTP" in str(parsed["Received"])
+    await wait_for(lambda: not mta.queue.ids())
+
+
+async def relay_refused_and_unknown_user(mta: MTA) -> None:
+    port = mta.listening()[0][2]
+    for victim in ("victim@elsewhere.test", "victim%elsewhere.test@local.test",
+                   '"victim@elsewhere.test"@local.test', "elsewhere.test!victim@local.test"):
+        with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+            await asyncio.to_thread(send, port, "x@remote.test", [victim], MESSAGE)
+        code, text = info.value.recipients[victim]
+        assert (code, text[:5]) == (554, b"5.7.1"), victim
+    with pytest.raises(smtplib.SMTPRecipientsRefused) as info:
+        await asyncio.to_thread(send, port, "x@remote.test", ["nobody@local.test"], MESSAGE)
+    assert info.value.recipients["nobody@local.test"][0] == 550
+
+
+async def loop_is_refused_at_the_end_of_data(mta: MTA) -> None:
+    port = mta.listening()[0][2]
+    hops = b"".join(b"Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n" for _ in range(99))
+    with pytest.raises(smtplib.SMTPDataError) as info:
+        await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], hops + MESSAGE)
+    assert info.value.smtp_code == 554 and "5.4.6" in str(info.value.smtp_error)
+    # one hop fewer is accepted (the boundary)
+    assert await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], hops[58:] + MESSAGE) == {}
+
+
+def test_two_mtas_relay_by_mx_with_failover_and_bounce(tmp_path: Path) -> None:
+    asyncio.run(two_mtas_relay_by_mx_with_failover_and_bounce(tmp_path))
+
+
+async def two_mtas_relay_by_mx_with_failover_and_bounce(tmp_path: Path) -> None:
+    port = free_port("127.0.0.2")
+    dead = free_port("127.0.0.3")
+    resolver = AsyncStaticResolver(StaticResolver(
+        mx={"far.test": [MXRecord(preference=10, exchange="dead.far.test"),
+                         MXRecord(preference=20, exchange="mx.far.test")]},
+        addresses={"dead.far.test": ["127.0.0.3"], "mx.far.test": ["127.0.0.2"]}))
+    mx_config = MXConfig(allowed_networks=("127.0.0.0/8",))
+    near = MTA(MTAConfig(hostname="mx.near.test", data_dir=tmp_path / "near", local_domains=("near.test",),
+                         users={"carol": "pw"}, relay_networks=("127.0.0.1/32",), resolver=resolver,
+                         delivery_port=port, mx_config=mx_config))
+    far = MTA(MTAConfig(hostname="mx.far.test", data_dir=tmp_path / "far", local_domains=("far.test",),
+                        users={"dave": "pw"}))
+    del dead
+    await far.start(smtp=("127.0.0.2", port))
+    await near.start(smtp=("127.0.0.1", 0))
+    try:
+        near_port = near.listening()[0][2]
+        body = b"From: carol@near.test\r\nTo: dave@far.test\r\nSubject: hop\r\n\r\nover two MTAs\r\n"
+        assert await asyncio.to_thread(send, near_port, "carol@near.test", ["dave@far.test"], body) == {}
+        await wait_for(lambda: maildir_messages(far.config.data_dir, "dave"))
+        [stored] = maildir_messages(far.config.data_dir, "dave")
+        assert stored.endswith(body)
+        assert count_received(stored) == 2  # one per MTA
+        # A recipient the far MTA refuses permanently bounces to the sender, in near's Maildir.
+        result = await asyncio.to_thread(send, near_port, "carol@near.test", ["nobody@far.test"], body)
+        assert result == {}
+        await wait_for(lambda: maildir_messages(near.config.data_dir, "carol"), timeout=15)
+        [bounce] = maildir_messages(near.config.data_dir, "carol")
+        report = email.message_from_bytes(bounce, policy=email.policy.default)
+        assert report.get_content_type() == "multipart/report"
+        status = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"][0]
+        text = status.as_string()
+        assert "Action: failed" in text and "Status: 5.1.1" in text
+        assert report["To"] is None or "carol@near.test" in str(report["To"])
+    finally:
+        await near.stop()
+        await far.stop()
+
+
+def test_received_field_sanitises_a_hostile_helo() -> None:
+    field = received_field(by_host="mx.test", received_from=ReceivedFrom(
+        helo="evil)(\\\x01 Bcc: x", address="192.0.2.1"), queue_id="abc", recipient="a@b.test")
+    text = field.decode()
+    assert text.count("\r\n") == text.count("\r\n\t") + 1  # every line but the last is folded
+    assert text.startswith("Received: from unknown ([192.0.2.1] helo=evil???? Bcc: x)")
