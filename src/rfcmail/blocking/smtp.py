@@ -1026,9 +1026,7 @@ class _ServerDriver:
         self.start_tls = False
         self._in_transaction = False
         self._message_failure: Reply | None = None
-        self._mechanism: sasl.ServerMechanism | None = None
-        self._auth_identity: str | None = None
-        self._auth_final_pending = False
+        self._exchange: sasl.ServerExchange | None = None
 
     def _reply(self, reply: Reply | AuthChallenge) -> None:
         self.outbox += self.conn.send(reply)
@@ -1155,10 +1153,9 @@ class _ServerDriver:
             self._step_auth(event)
             return
         if isinstance(event, AuthCancel):
-            if self._mechanism is not None:
-                self._mechanism.abort()
-            self._mechanism = None
-            self._auth_final_pending = False
+            if self._exchange is not None:
+                self._exchange.cancel()
+            self._exchange = None
             self._reply(conn.default_reply(event))
             return
         if isinstance(event, Expn) and not self.config.expn:
@@ -1227,45 +1224,27 @@ class _ServerDriver:
         except sasl.UnknownMechanismError:
             self._reply(Reply.standard("unknown_mechanism"))
             return
-        self._mechanism = mechanism
-        self._auth_final_pending = False
-        self._auth_step(mechanism.start(event.initial_response))
+        # SCRAM's server-final data goes out as a last 334 (RFC 4954 section 4).
+        self._exchange = sasl.ServerExchange(mechanism)
+        self._auth_step(self._exchange.start(event.initial_response))
 
     def _step_auth(self, event: AuthResponse) -> None:
-        if self._auth_final_pending:
-            self._auth_final_pending = False
-            if event.data:
-                self._mechanism = None
-                self._reply(_AUTH_MALFORMED)
-                return
-            self._auth_succeeded()
-            return
-        mechanism = self._mechanism
-        if mechanism is None:
+        if self._exchange is None:
             self._reply(Reply.standard("bad_sequence"))
             return
-        self._auth_step(mechanism.step(event.data))
+        self._auth_step(self._exchange.step(event.data))
 
     def _auth_step(self, step: sasl.Step) -> None:
         if isinstance(step, sasl.Challenge):
             self._reply(AuthChallenge(data=step.data))
-        elif isinstance(step, sasl.Success):
-            self._auth_identity = step.authzid or step.authcid
-            if step.additional_data is not None:
-                # RFC 4954 section 4: data with success goes out as a last challenge.
-                self._auth_final_pending = True
-                self._reply(AuthChallenge(data=step.additional_data))
-            else:
-                self._auth_succeeded()
+            return
+        self._exchange = None
+        if isinstance(step, sasl.Success):
+            self._reply(_AUTH_OK)
+            self.context = dataclasses.replace(self.context, authenticated_as=step.authzid or step.authcid)
         else:
-            self._mechanism = None
             log.info("AUTH failed for %s: %s", self.context.peer.address, step.reason)
             self._reply(_AUTH_TEMPORARY if step.temporary else _AUTH_MALFORMED if step.malformed else _AUTH_FAILED)
-
-    def _auth_succeeded(self) -> None:
-        self._mechanism = None
-        self._reply(_AUTH_OK)
-        self.context = dataclasses.replace(self.context, authenticated_as=self._auth_identity)
 
     def tls_started(self, version: str | None) -> None:
         """The TLS handshake after STARTTLS finished: the session starts over (RFC 3207 section 4.2)."""

@@ -1,0 +1,286 @@
+"""rfcmail's SMTP servers (asyncio and threaded) through a raw loopback socket.
+
+Errors are replies (a backend's SMTPReplyError as it is, anything else
+``451 4.3.0`` and the connection goes on), a refused connection gets 554,
+connection limits in total and per IP at N-1, N, N+1, the idle timeout of
+RFC 5321 section 4.5.3.2.7, the bad-command limit, over-long lines, SIZE,
+sessions that suspend, session lifecycle calls, LMTP with a plain session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from rfcmail.limits import DEFAULT_LIMITS
+from rfcmail.smtp import Config, PeerInfo, Rcpt, SessionContext, SMTPReplyError
+
+from .support import MESSAGE, RecordingBackend, RecordingSession, ServerThread, dot_stuffed
+
+
+class Wire:
+    """A raw client socket that reads whole replies."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.stream = self.sock.makefile("rb")
+
+    def reply(self) -> bytes:
+        """One whole reply (all lines of a multi-line one)."""
+        lines = []
+        while True:
+            line = self.stream.readline()
+            if not line:
+                break
+            lines.append(line)
+            if line[3:4] != b"-":
+                break
+        return b"".join(lines)
+
+    def command(self, line: bytes) -> bytes:
+        self.sock.sendall(line + b"\r\n")
+        return self.reply()
+
+    def closed(self) -> bool:
+        return self.stream.read() == b""
+
+    def close(self) -> None:
+        self.stream.close()
+        self.sock.close()
+
+
+@contextmanager
+def wire(port: int, *, greet: bool = True) -> Iterator[Wire]:
+    client = Wire(port)
+    try:
+        if greet:
+            assert client.reply().startswith(b"220 ")
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture(params=["aio", "threaded"])
+def blocking(request: pytest.FixtureRequest) -> bool:
+    return bool(request.param == "threaded")
+
+
+def test_transaction_and_queue_id(blocking: bool) -> None:
+    backend = RecordingBackend()
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
+        ehlo = client.command(b"EHLO raw.example")
+        assert b"250-PIPELINING" in ehlo and b"CHUNKING" in ehlo
+        assert client.command(b"MAIL FROM:<a@example.test>").startswith(b"250 2.1.0")
+        assert client.command(b"RCPT TO:<b@example.test>").startswith(b"250 2.1.5")
+        assert client.command(b"DATA").startswith(b"354 ")
+        client.sock.sendall(dot_stuffed(MESSAGE))
+        assert client.reply() == b"250 2.0.0 Ok: message accepted: queued as test\r\n"
+        assert client.command(b"QUIT").startswith(b"221 ")
+        assert client.closed()
+    assert backend.only_message().content == MESSAGE
+    assert backend.closed_sessions == 1
+
+
+def test_pipelined_commands_get_replies_in_order_with_a_suspending_session(blocking: bool) -> None:
+    class SlowSession(RecordingSession):
+        async def data(self, chunk: bytes, context: SessionContext) -> None:  # type: ignore[override]
+            await asyncio.sleep(0.001)
+            super().data(chunk, context)
+
+    class SlowBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return SlowSession(self)
+
+    backend = SlowBackend()
+    body = b"Subject: slow\r\n\r\n" + b"z" * 70 + b"\r\n"
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        batch = b""
+        for n in range(3):
+            batch += (b"MAIL FROM:<a@example.test>\r\nRCPT TO:<r%d@example.test>\r\nDATA\r\n" % n)
+            batch += dot_stuffed(body)
+        client.sock.sendall(batch)
+        replies = [client.reply()[:3] for _ in range(12)]
+    assert replies == [b"250", b"250", b"354", b"250"] * 3
+    assert [m.recipients for m in backend.messages] == [[f"r{n}@example.test"] for n in range(3)]
+    assert all(m.content == body for m in backend.messages)
+
+
+def test_errors_are_replies_and_the_connection_goes_on(blocking: bool) -> None:
+    class PickySession(RecordingSession):
+        def rcpt(self, rcpt: Rcpt, context: SessionContext) -> None:
+            if rcpt.forward_path.startswith("refused"):
+                raise SMTPReplyError(550, "5.1.1", "No such user here")
+            if rcpt.forward_path.startswith("crash"):
+                raise KeyError("backend bug")
+            super().rcpt(rcpt, context)
+
+        def end(self, context: SessionContext) -> str | None:
+            if any(r.forward_path.startswith("late") for r in self.recipients):
+                raise SMTPReplyError(554, "5.6.0", "Content refused\nsecond line")
+            return super().end(context)
+
+    class PickyBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return PickySession(self)
+
+    backend = PickyBackend()
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        assert client.command(b"RCPT TO:<refused@example.test>") == b"550 5.1.1 No such user here\r\n"
+        assert client.command(b"RCPT TO:<crash@example.test>") == b"451 4.3.0 Local error in processing\r\n"
+        assert client.command(b"RCPT TO:<late@example.test>").startswith(b"250")
+        client.command(b"DATA")
+        client.sock.sendall(dot_stuffed(MESSAGE))
+        assert client.reply() == b"554-5.6.0 Content refused\r\n554 5.6.0 second line\r\n"
+        assert client.command(b"NOOP").startswith(b"250")
+    assert backend.messages == []
+
+
+def test_backend_refusing_the_connection_gets_554(blocking: bool) -> None:
+    class Refusing(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            raise SMTPReplyError(554, "5.7.1", "Your address is blocked")
+
+    with ServerThread(Refusing(), blocking=blocking) as server, wire(server.port, greet=False) as client:
+        assert client.reply().startswith(b"554 ")
+        assert client.closed()
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_per_ip_connection_limit_at_the_boundary(blocking: bool, limit: int) -> None:
+    backend = RecordingBackend()
+    with ServerThread(backend, blocking=blocking, max_connections_per_ip=limit) as server:
+        clients = [Wire(server.port) for _ in range(limit)]
+        try:
+            for client in clients:
+                assert client.reply().startswith(b"220 ")
+            with wire(server.port, greet=False) as extra:
+                assert extra.reply() == b"421 4.7.0 Too many connections, try again later\r\n"
+                assert extra.closed()
+            clients[0].command(b"QUIT")
+            clients[0].close()
+            clients.pop(0)
+            deadline = time.monotonic() + 5
+            while True:  # the slot frees once the server has seen the close
+                with wire(server.port, greet=False) as again:
+                    if again.reply().startswith(b"220 "):
+                        break
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        finally:
+            for client in clients:
+                client.close()
+
+
+def test_total_connection_limit() -> None:
+    backend = RecordingBackend()
+    with ServerThread(backend, max_connections=2, max_connections_per_ip=10) as server:
+        with wire(server.port), wire(server.port):
+            with wire(server.port, greet=False) as third:
+                assert third.reply().startswith(b"421 4.7.0")
+
+
+def test_idle_client_gets_421_after_the_command_timeout(blocking: bool) -> None:
+    backend = RecordingBackend()
+    with ServerThread(backend, blocking=blocking, command_timeout=0.3) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        assert client.reply().startswith(b"421 4.4.2")
+        assert client.closed()
+
+
+def test_too_many_bad_commands_closes_with_421(blocking: bool) -> None:
+    backend = RecordingBackend()
+    limit = 3
+    config = Config(limits=DEFAULT_LIMITS.clone(max_bad_commands=limit))
+    with ServerThread(backend, blocking=blocking, config=config) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        for _ in range(limit):
+            assert client.command(b"BOGUS").startswith(b"500 5.5.2")
+        assert client.command(b"BOGUS").startswith(b"421 4.7.0")
+        assert client.closed()
+
+
+def test_long_command_line_is_refused_and_the_connection_goes_on(blocking: bool) -> None:
+    backend = RecordingBackend()
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        assert client.command(b"NOOP " + b"x" * 5000).startswith(b"500 5.5.2")
+        assert client.command(b"NOOP").startswith(b"250")
+
+
+def test_message_over_the_size_limit_is_refused(blocking: bool) -> None:
+    backend = RecordingBackend()
+    config = Config(limits=DEFAULT_LIMITS.clone(max_message_size=1000))
+    with ServerThread(backend, blocking=blocking, config=config) as server, wire(server.port) as client:
+        assert b"SIZE 1000" in client.command(b"EHLO raw.example")
+        assert client.command(b"MAIL FROM:<a@example.test> SIZE=1001").startswith(b"552 5.3.4")
+        client.command(b"MAIL FROM:<a@example.test>")
+        client.command(b"RCPT TO:<b@example.test>")
+        client.command(b"DATA")
+        client.sock.sendall(dot_stuffed(b"Subject: big\r\n\r\n" + (b"x" * 98 + b"\r\n") * 20))
+        assert client.reply().startswith(b"552 5.3.4")
+        assert client.command(b"NOOP").startswith(b"250")
+    assert backend.messages == []
+
+
+def test_lmtp_with_a_plain_session_answers_each_recipient(blocking: bool) -> None:
+    class PlainSession:
+        def __init__(self) -> None:
+            self.chunks: list[bytes] = []
+
+        def mail(self, mail: Any, context: SessionContext) -> None: ...
+        def rcpt(self, rcpt: Any, context: SessionContext) -> None: ...
+        def data(self, chunk: bytes, context: SessionContext) -> None:
+            self.chunks.append(chunk)
+
+        def end(self, context: SessionContext) -> str | None:
+            return None
+
+        def reset(self, context: SessionContext) -> None: ...
+        def close(self, context: SessionContext) -> None: ...
+
+    class PlainBackend:
+        def session(self, peer: PeerInfo) -> PlainSession:
+            return PlainSession()
+
+    config = Config(hostname="lmtp.example", lmtp=True)
+    with ServerThread(PlainBackend(), blocking=blocking, config=config) as server, wire(server.port) as client:
+        assert client.command(b"EHLO raw.example").startswith(b"500")
+        client.command(b"LHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        client.command(b"RCPT TO:<b@example.test>")
+        client.command(b"RCPT TO:<c@example.test>")
+        client.command(b"DATA")
+        client.sock.sendall(dot_stuffed(MESSAGE))
+        assert client.reply().startswith(b"250 ")
+        assert client.reply().startswith(b"250 ")
+
+
+def test_rset_and_new_mail_reset_the_session() -> None:
+    resets: list[str] = []
+
+    class CountingSession(RecordingSession):
+        def reset(self, context: SessionContext) -> None:
+            resets.append(context.helo or "")
+            super().reset(context)
+
+    class CountingBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return CountingSession(self)
+
+    with ServerThread(CountingBackend()) as server, wire(server.port) as client:
+        client.command(b"EHLO one.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        client.command(b"RSET")
+        client.command(b"MAIL FROM:<a@example.test>")
+        client.command(b"EHLO two.example")
+        client.command(b"QUIT")
+    assert resets == ["one.example", "one.example"]
