@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -147,7 +148,8 @@ class SaltedPasswordCache:
         if max_entries < 1:
             raise ValueError(f"max_entries must be at least 1, got {max_entries}")
         self.max_entries = max_entries
-        self._entries: dict[tuple[str, bytes, bytes, int], bytes] = {}
+        # OrderedDict.popitem is one C call: safe when threads share the cache.
+        self._entries: OrderedDict[tuple[str, bytes, bytes, int], bytes] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -160,7 +162,10 @@ class SaltedPasswordCache:
             return cached
         value = digest.hi(password, salt, iterations)
         while len(self._entries) >= self.max_entries:
-            self._entries.pop(next(iter(self._entries)), None)
+            try:
+                self._entries.popitem(last=False)
+            except KeyError:  # pragma: no cover - emptied meanwhile by another thread
+                break
         self._entries[key] = value
         return value
 
