@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 import ssl
 
-__all__ = ["TLSMode", "client_context", "server_context"]
+__all__ = ["TLSMode", "client_context", "ensure_self_signed", "server_context"]
 
 
 class TLSMode(enum.Enum):
@@ -51,3 +51,75 @@ def server_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile, keyfile)
     return context
+
+
+def ensure_self_signed(certfile: str, keyfile: str, hostname: str = "localhost") -> bool:
+    """Create a self-signed certificate and key for ``hostname`` unless both files exist.
+
+    For demos and first runs (``rfcmail serve``): clients must be told to
+    trust it or not to verify. Uses the ``cryptography`` package when it is
+    installed, else the ``openssl`` program.
+
+    Returns:
+        True when new files were written.
+
+    Raises:
+        RuntimeError: neither ``cryptography`` nor ``openssl`` is available.
+    """
+    import os
+
+    if os.path.exists(certfile) and os.path.exists(keyfile):
+        return False
+    try:
+        _self_signed_with_cryptography(certfile, keyfile, hostname)
+    except ImportError:
+        _self_signed_with_openssl(certfile, keyfile, hostname)
+    os.chmod(keyfile, 0o600)
+    return True
+
+
+def _self_signed_with_cryptography(certfile: str, keyfile: str, hostname: str) -> None:
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    alternatives: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost"),
+                                            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                            x509.IPAddress(ipaddress.ip_address("::1"))]
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName(alternatives), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    with open(keyfile, "wb") as handle:
+        handle.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                       serialization.NoEncryption()))
+    with open(certfile, "wb") as handle:
+        handle.write(certificate.public_bytes(serialization.Encoding.PEM))
+
+
+def _self_signed_with_openssl(certfile: str, keyfile: str, hostname: str) -> None:
+    import shutil
+    import subprocess
+
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        raise RuntimeError("cannot create a certificate: install the 'cryptography' package or openssl")
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+         "-days", "3650", "-subj", f"/CN={hostname}", "-keyout", keyfile, "-out", certfile,
+         "-addext", f"subjectAltName=DNS:{hostname},DNS:localhost,IP:127.0.0.1,IP:::1"],
+        check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=60,
+    )

@@ -116,6 +116,13 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     command.set_defaults(func=_cmd_parse)
 
 
+def _add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._serve import add_send_command, add_serve_command
+
+    add_serve_command(commands)
+    add_send_command(commands)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``rfcmail`` command."""
     parser = argparse.ArgumentParser(
@@ -128,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
     limits.set_defaults(func=_cmd_limits)
     _add_parse_command(commands)
     _add_mx_command(commands)
+    _add_serve_commands(commands)
     return parser
 
 

@@ -380,13 +380,21 @@ class MTA:
     async def run_once(self, entries: Sequence[QueueEntry]) -> None:
         """Try every pending recipient of ``entries`` once and record the results."""
         by_destination: dict[str, list[DeliveryJob]] = {}
-        results: dict[str, list[RecipientOutcome]] = {e.queue_id: [] for e in entries}
+        results: dict[str, list[RecipientOutcome]] = {}
         for entry in entries:
             local = [r for r in entry.pending if self._is_local(r.recipient.address)]
             remote = [r for r in entry.pending if not self._is_local(r.recipient.address)]
             if local:
                 message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
-                results[entry.queue_id] += await asyncio.to_thread(self.local.deliver, entry, local, message)
+                delivered = await asyncio.to_thread(self.local.deliver, entry, local, message)
+                if remote:
+                    results[entry.queue_id] = delivered
+                else:
+                    # Record at once: the window in which a crash can cause a
+                    # second local delivery is this one message, not a batch.
+                    await self._settle(entry, delivered)
+                    continue
+            results.setdefault(entry.queue_id, [])
             groups: dict[str, list[RecipientStatus]] = {}
             for status in remote:
                 key = "smart-host" if self.config.smart_host else status.recipient.address.rpartition("@")[2].lower()
@@ -402,7 +410,8 @@ class MTA:
                 for queue_id, items in per_entry.items():
                     results[queue_id] += items
         for entry in entries:
-            await self._settle(entry, results[entry.queue_id])
+            if entry.queue_id in results:
+                await self._settle(entry, results[entry.queue_id])
 
     def _is_local(self, address: str) -> bool:
         return self.policy.check_recipient(address, client_address=None).route is Route.LOCAL or (
