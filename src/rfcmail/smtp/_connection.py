@@ -104,8 +104,25 @@ _SMTPUTF8_ALLOWANCE = 10
 _BINARYMIME_ALLOWANCE = 16
 
 
+_STANDARD_CACHE: dict[str, Reply] = {}
+# id(reply) -> (reply, wire without enhanced code, wire with it): the standard
+# replies are written once per process, not once per command.
+_STANDARD_WIRE: dict[int, tuple[Reply, bytes, bytes]] = {}
+
+
 def _standard(name: str) -> Reply:
-    return Reply.standard(name)
+    reply = _STANDARD_CACHE.get(name)
+    if reply is None:
+        reply = _STANDARD_CACHE[name] = Reply.standard(name)
+        _STANDARD_WIRE[id(reply)] = (reply, write_reply(reply, enhanced=False), write_reply(reply, enhanced=True))
+    return reply
+
+
+def _write_reply(reply: Reply, enhanced: bool) -> bytes:
+    cached = _STANDARD_WIRE.get(id(reply))
+    if cached is not None and cached[0] is reply:
+        return cached[2] if enhanced else cached[1]
+    return write_reply(reply, enhanced=enhanced)
 
 
 class Connection:
@@ -175,6 +192,10 @@ class Connection:
         self._stuffer: DotStuffer | None = None
         self._lmtp_replies: deque[Rcpt] | None = None
         self._bdat_message_ended = False
+        self._line_limit_cache: int | None = None
+        self._verb_limits: dict[str, int] = {
+            verb: self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH", "NOOP")
+        }
 
     # ------------------------------------------------------------------ state
 
@@ -449,7 +470,7 @@ class Connection:
             raise LocalProtocolError("STARTTLS is accepted with 220")
         if isinstance(pending, Opening) and code not in (220, 554):
             raise LocalProtocolError("the greeting is 220 (or 554 to refuse service)")
-        data = write_reply(event, enhanced=self._enhanced_allowed(pending))
+        data = _write_reply(event, self._enhanced_allowed(pending))
         self._apply_server_reply(pending, outcome, code)
         return data
 
@@ -570,7 +591,10 @@ class Connection:
         )
 
     def _line_limit(self) -> int:
-        return max(self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH"))
+        limit = self._line_limit_cache
+        if limit is None:
+            limit = self._line_limit_cache = max(self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH"))
+        return limit
 
     def _verb_limit(self, verb: str) -> tuple[int, str]:
         limits = self._limits
@@ -632,7 +656,7 @@ class Connection:
             return self._refuse(content, "bare_lf_command", "command line ended with a bare LF")
         try:
             verb, argument = split_command(content)
-            limit, _ = self._verb_limit(verb)
+            limit = self._verb_limits.get(verb) or self._verb_limits["NOOP"]
             if len(content) + 2 > limit:
                 raise Refusal("line_too_long", f"{verb} line longer than {limit} octets")
             event = self._parse_verb(verb, argument, content)
@@ -909,11 +933,11 @@ class Connection:
         assert receiver is not None
         buffer = self._buffer
         while buffer:
-            consumed, content, finished = receiver.feed(buffer.peek())
-            if consumed:
-                buffer.extract_at_most(consumed)
+            content, finished, rest = receiver.feed(buffer.extract_all())
             self._message_size = receiver.size
             if finished:
+                if rest:
+                    self._buffer = ReceiveBuffer(rest)
                 end: Event
                 if receiver.fault is not None:
                     end = MessageRejected(reason=receiver.fault.reason, reply_hint=_standard(receiver.fault.reply_name))
@@ -930,8 +954,6 @@ class Connection:
                 return end
             if content:
                 return MessageChunk(data=content)
-            if not consumed:
-                return None
         return None
 
     # ================================================================= client

@@ -42,9 +42,8 @@ class Fault:
 class DataReceiver:
     """Frames, unstuffs and checks DATA content as it arrives (the server side).
 
-    Call :meth:`feed` with the unread received bytes; it says how many of
-    them it consumed, what content to pass on, and whether the terminator was
-    reached. Faults (bare line endings under ``"reject"``, over-long lines,
+    Call :meth:`feed` with received bytes; it says what content to pass on,
+    whether the terminator was reached and what came after it. Faults (bare line endings under ``"reject"``, over-long lines,
     too much content) are recorded in :attr:`fault`; content after a fault is
     counted and dropped, never buffered.
 
@@ -58,7 +57,7 @@ class DataReceiver:
 
     __slots__ = (
         "normalize_bare_cr", "normalize_bare_lf", "max_line", "max_size",
-        "size", "fault", "_at_line_start", "_line_len",
+        "size", "fault", "_at_line_start", "_line_len", "_held",
     )
 
     def __init__(
@@ -78,46 +77,50 @@ class DataReceiver:
         self.fault: Fault | None = None
         self._at_line_start = True
         self._line_len = 0
+        self._held = b""
 
-    def feed(self, data: bytes | bytearray) -> tuple[int, bytes, bool]:
-        """Process received bytes.
+    def feed(self, data: bytes) -> tuple[bytes, bool, bytes]:
+        """Process received bytes; the receiver takes all of them.
 
         Returns:
-            ``(consumed, content, finished)``: how many bytes of ``data`` were
-            used, the content to pass on (unstuffed, maybe empty) and whether
-            the end of data was reached (the terminator is consumed, not in
-            the content). Unconsumed bytes must be offered again with more
-            data appended.
+            ``(content, finished, rest)``: the content to pass on
+            (unstuffed, maybe empty), whether the end of data was reached,
+            and, when it was, the bytes received after the terminator (the
+            next commands). Up to four bytes that may start a terminator are
+            kept inside until more data comes.
         """
+        held = self._held
+        if held:
+            data = held + data
+            self._held = b""
         start = 0
         if self._at_line_start and data[:1] == b".":
-            head = bytes(data[:3])
-            if head == b".\r\n":
-                return 3, b"", True
-            if len(head) < 3 and b".\r\n".startswith(head):
-                return 0, b"", False
+            if data[:3] == b".\r\n":
+                return b"", True, data[3:]
+            if len(data) < 3 and b".\r\n".startswith(data):
+                self._held = data
+                return b"", False, b""
             # A line starting with a period and more: the period goes.
             start = 1
             self._at_line_start = False
             self._line_len += 1
-        end = data.find(_TERMINATOR, start)
+        # One search finds both the terminator and any stuffed period: both
+        # start with CRLF ".". Most chunks have neither.
+        dot = data.find(b"\r\n.", start)
+        end = -1 if dot < 0 else data.find(_TERMINATOR, dot)
         if end >= 0:
-            raw = bytes(data[start : end + 2])
-            consumed = end + 5
-            finished = True
+            raw = data[start : end + 2]
+            return self._process(raw, dot < end), True, data[end + 5 :]
+        length = len(data)
+        tail = data.find(b"\r", max(start, length - 4))
+        if tail >= 0:
+            self._held = data[tail:]
+            raw = data[start:tail]
         else:
-            length = len(data)
-            tail = data.find(b"\r", max(start, length - 4))
-            cut = length if tail < 0 else tail
-            if cut <= start:
-                return start, b"", False
-            raw = bytes(data[start:cut])
-            consumed = cut
-            finished = False
-        content = self._process(raw)
-        return consumed, content, finished
+            raw = data[start:] if start else data
+        return self._process(raw, 0 <= dot < len(raw) + start), False, b""
 
-    def _process(self, raw: bytes) -> bytes:
+    def _process(self, raw: bytes, stuffed: bool) -> bytes:
         if not raw:
             return b""
         self._at_line_start = raw.endswith(b"\r\n")
@@ -125,10 +128,10 @@ class DataReceiver:
             self.size += len(raw)
             return b""
         self._check_lines(raw)
-        if b"\r\n." in raw:
+        if stuffed:
             raw = raw.replace(b"\r\n.", b"\r\n")
         crs = raw.count(b"\r")
-        if crs != raw.count(b"\n") or crs != raw.count(b"\r\n"):
+        if crs != raw.count(b"\n") or (crs and crs != raw.count(b"\r\n")):
             raw = self._bare_line_endings(raw)
         self.size += len(raw)
         if self.fault is None and self.size > self.max_size:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Union
+from typing import TypeVar, Union
 
 from ..errors import LocalProtocolError
 from ._abnf import (
@@ -110,6 +110,18 @@ def _normalise_params(params: object, what: str) -> Params:
                 )
         result.append((keyword, value))
     return tuple(result)
+
+
+_E = TypeVar("_E", bound="Event")
+
+
+def trusted(cls: type[_E], **fields: object) -> _E:
+    """Build an event without running its checks: only for values a reader has
+    just parsed with the same grammar (the hot path of a server)."""
+    event = object.__new__(cls)
+    for name, value in fields.items():
+        object.__setattr__(event, name, value)
+    return event
 
 
 def _param(params: Params, name: str) -> str | None:

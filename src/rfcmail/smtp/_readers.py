@@ -19,7 +19,7 @@ import re
 
 from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from ._abnf import PathSyntaxError, parse_path_and_params
-from ._events import Auth, AuthCancel, AuthResponse, Bdat, Event, Mail, Rcpt, Reply
+from ._events import Auth, AuthCancel, AuthResponse, Bdat, Event, Mail, Rcpt, Reply, trusted
 from ._replies import EnhancedStatus, hint_text
 
 __all__ = [
@@ -93,7 +93,8 @@ def parse_mail(argument: str | None) -> Mail:
         path, params = parse_path_and_params(
             _strip_prefix(argument, "FROM:"), allow_null=True, allow_postmaster=False
         )
-        return Mail(reverse_path=path, params=params)
+        # The path grammar is the one Mail checks: build it without checking twice.
+        return trusted(Mail, reverse_path=path, params=params)
     except (PathSyntaxError, LocalProtocolError) as exc:
         raise Refusal("bad_arguments", f"MAIL: {exc}") from exc
 
@@ -108,7 +109,7 @@ def parse_rcpt(argument: str | None) -> Rcpt:
         path, params = parse_path_and_params(
             _strip_prefix(argument, "TO:"), allow_null=False, allow_postmaster=True
         )
-        return Rcpt(forward_path=path, params=params)
+        return trusted(Rcpt, forward_path=path, params=params)
     except (PathSyntaxError, LocalProtocolError) as exc:
         raise Refusal("bad_arguments", f"RCPT: {exc}") from exc
 

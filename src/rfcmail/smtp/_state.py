@@ -127,6 +127,12 @@ class State(enum.Enum):
     """The side broke the protocol; see the raised error."""
 
 
+# Enum members are singletons compared by identity; hashing them by identity
+# in C instead of Enum's Python-level hash of the name keeps the table
+# lookups of every command cheap.
+State.__hash__ = object.__hash__  # type: ignore[method-assign]
+
+
 class Outcome(enum.Enum):
     """The class of a reply, as far as state is concerned (RFC 5321 section 4.2.1)."""
 
@@ -228,6 +234,8 @@ def _build_outcomes() -> dict[tuple[State, type[Event], Outcome], State]:
             table[(state, Quit, outcome)] = State.CLOSED
     return table
 
+
+Outcome.__hash__ = object.__hash__  # type: ignore[method-assign]
 
 COMMANDS: dict[tuple[State, type[Event]], State] = _build_commands()
 """``(state, command type) -> state``: what may be sent where, and where it leads."""
