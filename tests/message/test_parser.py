@@ -593,3 +593,20 @@ def test_random_chunkings_of_random_mutations() -> None:
         message = feed_in_chunks(blob, [rng.randint(1, 40) for _ in range(5)])
         assert shape(message) == expected
         assert bytes(message) == blob
+
+
+@pytest.mark.parametrize("limit", [500, 2000])
+@pytest.mark.parametrize("delta", [-1, 0, 1])
+def test_header_line_length_limit(delta: int, limit: int) -> None:
+    line = b"X-Long: " + b"a" * (limit - len(b"X-Long: ") - 2 + delta) + b"\r\n"
+    assert len(line) == limit + delta
+    data = line + b"\r\nbody"
+    message = parse(data, policy=Policy(limits=Limits(max_message_line=limit)))
+    limited = [d.limit_name for d in message.defects if isinstance(d, LimitDefect)]
+    assert limited == (["max_message_line"] if delta > 0 else [])
+    assert [type(d) for d in message.defects if not isinstance(d, LimitDefect)] == ([LineTooLong] if limit > 998 else [])
+    assert message["X-Long"] == "a" * (len(line) - 10)
+    assert bytes(message) == data
+    if delta > 0:
+        with pytest.raises(LimitExceeded):
+            parse(data, policy=Policy(strict=True, limits=Limits(max_message_line=limit)))

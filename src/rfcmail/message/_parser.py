@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 import re
 import tempfile
+from functools import lru_cache
 from collections.abc import Iterator
 from typing import IO
 
@@ -105,6 +106,12 @@ class _Container:
 # What may follow "--" boundary on a delimiter line: "--" for the close
 # delimiter, then transport padding and the line end (RFC 2046 section 5.1.1).
 _DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*\r?(?:\n|\Z)")
+
+
+@lru_cache(maxsize=8)
+def _line_over(limit: int) -> re.Pattern[bytes]:
+    # A line whose length with its LF exceeds ``limit``.
+    return re.compile(rb"[^\n]{%d}" % limit)
 
 
 def _unfold(value: bytes) -> bytes:
@@ -310,6 +317,9 @@ class _Scanner:
         else:
             part._fields_end = base + body_rel
         block_end = part._fields_end - base
+        line_limit = limits.max_message_line
+        if block_end - rel >= line_limit and _line_over(line_limit).search(buf, rel, block_end):
+            self._limit(part, "max_message_line", "a header line is longer than the line limit")
         if block_end - rel > 998 and _LONG_LINE.search(buf, rel, block_end):
             self._defect(part, LineTooLong("a header line is longer than 998 octets"))
         if _EIGHT_BIT.search(buf, rel, block_end):
