@@ -81,8 +81,9 @@ def _free_udp_and_tcp_port() -> int:
     raise RuntimeError("no port free for both UDP and TCP on 127.0.0.1")
 
 
-def start_dnsmasq(manager: ProcessManager) -> Dnsmasq:
-    """Start dnsmasq serving :data:`DNSMASQ_RECORDS`; ``manager`` stops it by pid."""
+def start_dnsmasq(manager: ProcessManager,
+                  records: tuple[tuple[str, str], ...] = DNSMASQ_RECORDS) -> Dnsmasq:
+    """Start dnsmasq serving ``records`` (:data:`DNSMASQ_RECORDS` by default); ``manager`` stops it by pid."""
     program = require_program("dnsmasq")
     port = _free_udp_and_tcp_port()
     directory = manager.directory
@@ -92,6 +93,6 @@ def start_dnsmasq(manager: ProcessManager) -> Dnsmasq:
         f"--pid-file={directory / 'dnsmasq.pid'}", "--log-facility=-", "--log-queries",
         "--local=/test/",
     ]
-    argv += [f"--{option}={value}" for option, value in DNSMASQ_RECORDS]
+    argv += [f"--{option}={value}" for option, value in records]
     manager.start("dnsmasq", argv, port=port)
     return Dnsmasq(host="127.0.0.1", port=port, directory=directory)
