@@ -579,6 +579,7 @@ class _ClientCore:
         # Content: streamed piece by piece, never held whole.
         held_cr = False
         ends_with_lf = True
+        held: bytes | None = None
         while True:
             if chunks is not None:
                 piece = next(chunks, None)
@@ -601,7 +602,11 @@ class _ClientCore:
                     if not reply.is_completion:
                         return result(reply)
             else:
-                yield _Write(conn.send(MessageChunk(data=piece)), timeouts.data_block)
+                # Each piece goes out when the next is known, so the last one and the
+                # terminator share one write (one segment for a small message).
+                if held is not None:
+                    yield _Write(held, timeouts.data_block)
+                held = conn.send(MessageChunk(data=piece))
         if use_bdat:
             # The last line ends with CRLF, as DATA's dot-stuffer makes it (RFC 5322 section 2.1).
             tail = b"\r\n" if held_cr or not ends_with_lf else b""
@@ -619,7 +624,7 @@ class _ClientCore:
                 yield from self._reply(timeouts.data_termination)
                 return result(chunk_failure)
         else:
-            yield _Write(conn.send(EndOfMessage()), timeouts.data_block)
+            yield _Write((held or b"") + conn.send(EndOfMessage()), timeouts.data_block)
         if self.config.lmtp:
             per_recipient: dict[int, Reply] = {}
             final = None
