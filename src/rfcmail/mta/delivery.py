@@ -132,7 +132,9 @@ class RemoteDelivery:
             smart = self.smart_host
             mode = smart.tls_mode or (TLSMode.STARTTLS_REQUIRED if smart.username
                                       else TLSMode.STARTTLS_OPPORTUNISTIC)
-            context = smart.tls_context or client_context()
+            # Verify the smart host when TLS is required of it; opportunistic TLS
+            # without verification otherwise (RFC 7435), as with MX hosts.
+            context = smart.tls_context or client_context(verify=mode is not TLSMode.STARTTLS_OPPORTUNISTIC)
             return [(smart.host, smart.host, smart.port, mode, context)]
         if self.resolver is None:
             raise MXLookupError(f"{domain}: no resolver configured and no smart host",
