@@ -50,10 +50,11 @@ def run_machine(body: bytes, count: int) -> tuple[float, int]:
             event = conn.next_event()
             if event is need_data or event is paused:
                 break
-            if type(event) is chunk_type:
-                seen += len(event.data)  # type: ignore[union-attr]
+            if isinstance(event, chunk_type):
+                seen += len(event.data)
                 continue
-            conn.send(conn.default_reply(event))  # type: ignore[arg-type]
+            assert isinstance(event, smtp.Event)
+            conn.send(conn.default_reply(event))
     return time.perf_counter() - start, seen
 
 

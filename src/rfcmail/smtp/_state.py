@@ -210,7 +210,8 @@ def _build_outcomes() -> dict[tuple[State, type[Event], Outcome], State]:
         (State.AUTH, AuthCancel, Outcome.FAILED): State.READY,
         (State.AUTH, BadCommand, Outcome.FAILED): State.READY,
     }
-    for outcome in Outcome:
+    final = (Outcome.COMPLETED, Outcome.FAILED)
+    for outcome in final:
         table[(State.DATA, EndOfMessage, outcome)] = State.READY
         table[(State.DATA, MessageRejected, outcome)] = State.READY
     for state in (State.RCPT, State.BDAT):
@@ -221,7 +222,7 @@ def _build_outcomes() -> dict[tuple[State, type[Event], Outcome], State]:
         # The client's view of the same reply: it answers the Bdat it sent.
         table[(state, Bdat, Outcome.COMPLETED)] = State.BDAT
         table[(state, Bdat, Outcome.FAILED)] = State.READY
-        for outcome in Outcome:
+        for outcome in final:
             table[(state, EndOfMessage, outcome)] = State.READY
             table[(state, MessageRejected, outcome)] = State.READY
     for state in _SESSION_STATES:
@@ -230,7 +231,7 @@ def _build_outcomes() -> dict[tuple[State, type[Event], Outcome], State]:
         if state is not State.HELLO:
             table[(state, Rset, Outcome.COMPLETED)] = State.READY
     for state in (State.REFUSED, *_SESSION_STATES):
-        for outcome in Outcome:
+        for outcome in final:
             table[(state, Quit, outcome)] = State.CLOSED
     return table
 
