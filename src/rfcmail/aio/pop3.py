@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 from .. import pop3
 from .._tls import TLSMode, client_context
-from ..blocking.pop3 import apop_timestamp, make_server_parts
+from ..blocking.pop3 import _ServerSettings
 from ..errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ..pop3._client import (
     NEXT,
@@ -298,7 +298,7 @@ class POP3Client:
             self.close()
 
 
-class POP3Server:
+class POP3Server(_ServerSettings):
     """An asyncio POP3 server over a maildrop store (arguments as the blocking server).
 
     Start it with ``await server.start()`` (or ``async with``); :attr:`port`
@@ -308,21 +308,8 @@ class POP3Server:
     def __init__(self, store: pop3.MaildropStore, users: Any, *, host: str = "127.0.0.1", port: int = 0,
                  config: pop3.Config | None = None, ssl_context: ssl.SSLContext | None = None,
                  implicit_tls: bool = False, idle_timeout: float = 600.0) -> None:
-        authenticator, sasl_factory, mechanisms = make_server_parts(users)
-        config = config or pop3.Config()
-        if ssl_context is None and (config.stls or implicit_tls):
-            raise ValueError("STLS and implicit TLS need an ssl_context")
-        if ssl_context is not None and not implicit_tls and not config.stls:
-            config = config.clone(stls=True)
-        if not config.sasl_mechanisms and mechanisms:
-            config = config.clone(sasl_mechanisms=mechanisms)
-        self.store = store
-        self.authenticator = authenticator
-        self.sasl_factory = sasl_factory
-        self.config = config
-        self.ssl_context = ssl_context
-        self.implicit_tls = implicit_tls
-        self.idle_timeout = idle_timeout
+        super().__init__(store, users, config=config, ssl_context=ssl_context, implicit_tls=implicit_tls,
+                         idle_timeout=idle_timeout)
         self.host = host
         self.port = port
         self._server: asyncio.Server | None = None
@@ -392,9 +379,7 @@ class POP3Server:
         await channel.connected.wait()
         if channel.transport is None:
             return  # the TLS handshake failed
-        conn = pop3.Connection(pop3.SERVER, self.config, tls_active=self.implicit_tls)
-        session = pop3.ServerSession(conn, self.store, self.authenticator, sasl=self.sasl_factory,
-                                     apop_timestamp=apop_timestamp(self.config.hostname))
+        conn, session = self._new_session()
         try:
             if not await self._perform(channel, session.greeting(), conn):
                 return

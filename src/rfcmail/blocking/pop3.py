@@ -47,7 +47,7 @@ from ..pop3._client import (
     starttls,
 )
 
-__all__ = ["InsecureAuthError", "POP3Client", "POP3Server", "make_server_parts"]
+__all__ = ["InsecureAuthError", "POP3Client", "POP3Server"]
 
 _log = logging.getLogger("rfcmail.blocking.pop3")
 _RECV_SIZE = 256 * 1024
@@ -271,7 +271,7 @@ class POP3Client:
             self.close()
 
 
-def make_server_parts(users: Any, *, sasl_allowed: bool = True
+def _make_server_parts(users: Any, *, sasl_allowed: bool = True
                       ) -> tuple[pop3.Authenticator, Any, tuple[str, ...]]:
     """The authenticator, the SASL factory and the mechanism names for a users argument.
 
@@ -319,12 +319,40 @@ class _CredentialAuthenticator:
         return secret
 
 
-def apop_timestamp(hostname: str) -> str:
+def _apop_timestamp(hostname: str) -> str:
     """A fresh APOP timestamp ``<pid.random.time@host>`` (RFC 1939 section 7: unique per greeting)."""
     return f"<{os.getpid()}.{secrets.token_hex(8)}.{int(time.time())}@{hostname}>"
 
 
-class POP3Server:
+class _ServerSettings:
+    """What the blocking and asyncio servers share: users, config, TLS, and a session per connection."""
+
+    def __init__(self, store: pop3.MaildropStore, users: Any, *, config: pop3.Config | None,
+                 ssl_context: ssl.SSLContext | None, implicit_tls: bool, idle_timeout: float) -> None:
+        authenticator, sasl_factory, mechanisms = _make_server_parts(users)
+        config = config or pop3.Config()
+        if ssl_context is None and (config.stls or implicit_tls):
+            raise ValueError("STLS and implicit TLS need an ssl_context")
+        if ssl_context is not None and not implicit_tls and not config.stls:
+            config = config.clone(stls=True)
+        if not config.sasl_mechanisms and mechanisms:
+            config = config.clone(sasl_mechanisms=mechanisms)
+        self.store = store
+        self.authenticator = authenticator
+        self.sasl_factory = sasl_factory
+        self.config = config
+        self.ssl_context = ssl_context
+        self.implicit_tls = implicit_tls
+        self.idle_timeout = idle_timeout
+
+    def _new_session(self) -> tuple[pop3.Connection, pop3.ServerSession]:
+        conn = pop3.Connection(pop3.SERVER, self.config, tls_active=self.implicit_tls)
+        session = pop3.ServerSession(conn, self.store, self.authenticator, sasl=self.sasl_factory,
+                                     apop_timestamp=_apop_timestamp(self.config.hostname))
+        return conn, session
+
+
+class POP3Server(_ServerSettings):
     """A threaded POP3 server over a maildrop store.
 
     Args:
@@ -347,21 +375,8 @@ class POP3Server:
     def __init__(self, store: pop3.MaildropStore, users: Any, *, host: str = "127.0.0.1", port: int = 0,
                  config: pop3.Config | None = None, ssl_context: ssl.SSLContext | None = None,
                  implicit_tls: bool = False, idle_timeout: float = 600.0) -> None:
-        authenticator, sasl_factory, mechanisms = make_server_parts(users)
-        config = config or pop3.Config()
-        if ssl_context is None and (config.stls or implicit_tls):
-            raise ValueError("STLS and implicit TLS need an ssl_context")
-        if ssl_context is not None and not implicit_tls and not config.stls:
-            config = config.clone(stls=True)
-        if not config.sasl_mechanisms and mechanisms:
-            config = config.clone(sasl_mechanisms=mechanisms)
-        self.store = store
-        self.authenticator = authenticator
-        self.sasl_factory = sasl_factory
-        self.config = config
-        self.ssl_context = ssl_context
-        self.implicit_tls = implicit_tls
-        self.idle_timeout = idle_timeout
+        super().__init__(store, users, config=config, ssl_context=ssl_context, implicit_tls=implicit_tls,
+                         idle_timeout=idle_timeout)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.socket(family, socket.SOCK_STREAM)
         self._listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -423,9 +438,7 @@ class POP3Server:
             if self.implicit_tls:
                 assert self.ssl_context is not None
                 sock = self.ssl_context.wrap_socket(sock, server_side=True)
-            conn = pop3.Connection(pop3.SERVER, self.config, tls_active=self.implicit_tls)
-            session = pop3.ServerSession(conn, self.store, self.authenticator, sasl=self.sasl_factory,
-                                         apop_timestamp=apop_timestamp(self.config.hostname))
+            conn, session = self._new_session()
             channel = _Channel(sock, self.ssl_context)
             if not channel.perform(session.greeting(), conn):
                 return
