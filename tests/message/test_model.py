@@ -120,6 +120,23 @@ def test_add_prepend_and_delete() -> None:
     assert out.endswith(data[message.offsets[1] :])
 
 
+def test_new_fields_follow_the_line_ending_of_the_block() -> None:
+    data = (DATA / "messages" / "lf_only.eml").read_bytes()
+    message = parse(data)
+    message.add("X-Added", "yes")
+    message.parts[0]["X-Inner"] = "also"
+    out = bytes(message)
+    assert b"\r" not in out
+    assert b"\nX-Added: yes\n\n--lf" in out
+    assert b"X-Inner: also\n\nA local file" in out
+    empty = parse(b"\nbody")
+    empty["Subject"] = "s"
+    assert bytes(empty) == b"Subject: s\n\nbody"
+    nothing = parse(b"")
+    nothing["Subject"] = "s"
+    assert bytes(nothing) == b"Subject: s\r\n"
+
+
 def test_utf8_policy_writes_raw_utf8() -> None:
     message = parse(b"Subject: x\r\n\r\nbody", policy=SMTPUTF8)
     message["Subject"] = "Grüße"

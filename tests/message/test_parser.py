@@ -610,3 +610,61 @@ def test_header_line_length_limit(delta: int, limit: int) -> None:
     if delta > 0:
         with pytest.raises(LimitExceeded):
             parse(data, policy=Policy(strict=True, limits=Limits(max_message_line=limit)))
+
+
+_MEMORY_CHILD = r"""
+import hashlib, sys
+from rfcmail.message import Parser, parse
+
+def peak() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise SystemExit("no VmHWM")
+
+mode, path = sys.argv[1], sys.argv[2]
+baseline = peak()
+with open(path, "rb") as file:
+    if mode == "file":
+        message = parse(file)
+    else:
+        parser = Parser()
+        while chunk := file.read(65536):
+            parser.feed(chunk)
+        message = parser.close()
+    digest = hashlib.sha256()
+    with message.attachments()[0].open() as stream:
+        while chunk := stream.read(1 << 20):
+            digest.update(chunk)
+print(peak() - baseline, digest.hexdigest())
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="peak RSS is read from /proc (Linux)")
+@pytest.mark.parametrize("mode", ["file", "push"])
+def test_large_message_memory_stays_bounded(mode: str, tmp_path: Path) -> None:
+    # SECURITY.md A4.11: a 32 MB message, parsed from a file or pushed through
+    # the spooling parser, costs a small constant amount of memory.
+    import base64
+    import hashlib
+    import subprocess
+    import sys
+
+    payload = random.Random(11).randbytes(24 * 1024 * 1024)
+    path = tmp_path / "large.eml"
+    with path.open("wb") as out:
+        out.write(b"Content-Type: multipart/mixed; boundary=L\r\n\r\n--L\r\nContent-Type: application/octet-stream\r\n"
+                  b"Content-Disposition: attachment; filename=big.bin\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+        for offset in range(0, len(payload), 57 * 4096):
+            out.write(base64.encodebytes(payload[offset : offset + 57 * 4096]).replace(b"\n", b"\r\n"))
+        out.write(b"--L--\r\n")
+    expected = hashlib.sha256(payload).hexdigest()
+    del payload
+    result = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, mode, str(path)], capture_output=True, text=True, timeout=120, check=True
+    )
+    growth, digest = result.stdout.split()
+    print(f"peak RSS growth {int(growth) / 1e6:.1f} MB")
+    assert digest == expected
+    assert int(growth) < 16 * 1024 * 1024, f"peak RSS grew by {int(growth) / 1e6:.1f} MB for a {path.stat().st_size / 1e6:.0f} MB message"

@@ -300,13 +300,24 @@ class Part:
         from .headers import encode_header
 
         policy = self._ctx.policy
+        linesep = self._linesep()
         encoded = encode_header(value, header_name=name, max_line_length=policy.max_line_length, utf8=policy.utf8)
-        if policy.linesep == b"\n":
+        if linesep == b"\n":
             encoded = encoded.replace("\r\n", "\n")
-        raw = f"{name}: {encoded}".encode("utf-8") + policy.linesep
+        raw = f"{name}: {encoded}".encode("utf-8") + linesep
         field = HeaderField(name, raw, len(name), self._defects)
         field._value = value
         return field
+
+    def _linesep(self) -> bytes:
+        """The line ending this header block uses (a local LF-only file stays LF-only), else the policy's."""
+        for entry in self._entries:
+            if entry.raw.endswith(b"\n"):
+                return b"\r\n" if entry.raw.endswith(b"\r\n") else b"\n"
+        separator = self._ctx.source.read(self._fields_end, self._body_start)
+        if separator in (b"\n", b"\r\n"):
+            return separator
+        return self._ctx.policy.linesep
 
     def _changed(self, lname: str) -> None:
         self._modified = True
