@@ -32,7 +32,7 @@ from rfcmail.blocking.smtp import (
 from rfcmail.errors import LocalProtocolError, RemoteProtocolError
 from rfcmail.smtp import Config
 
-from ..aio.support import MESSAGE, RecordingBackend, RelayPolicyBackend, ServerThread, credentials
+from ..aio.support import MESSAGE, RecordingBackend, RelayPolicyBackend, ServerThread, credentials, dot_stuffed
 
 Sender = Callable[..., SendResult]
 
@@ -317,3 +317,37 @@ def test_helo_fallback_for_an_old_server() -> None:
 
 def iterate(values: list[bytes]) -> Iterator[bytes]:
     yield from values
+
+
+@pytest.mark.parametrize("kind", ["blocking", "aio"])
+def test_envelope_is_pipelined_when_offered(kind: str) -> None:
+    """RFC 2920: MAIL, every RCPT and DATA leave in one group; this server answers only once it has them all."""
+    seen: list[bytes] = []
+
+    def handler(connection: socket.socket) -> None:
+        connection.sendall(b"220 pipelined ESMTP\r\n")
+        _read_line(connection)
+        connection.sendall(b"250-pipelined\r\n250 PIPELINING\r\n")
+        group = [_read_line(connection) for _ in range(4)]  # MAIL, RCPT, RCPT, DATA before any reply
+        seen.extend(group)
+        connection.sendall(b"250 ok\r\n250 ok\r\n550 no such user\r\n354 go\r\n")
+        content = bytearray()
+        while not content.endswith(b"\r\n.\r\n"):
+            piece = connection.recv(65536)
+            if not piece:
+                return
+            content += piece
+        connection.sendall(b"250 queued\r\n")
+        seen.append(bytes(content))
+        seen.append(_read_line(connection))
+        connection.sendall(b"221 bye\r\n")
+
+    with ScriptedServer(handler) as server:
+        sender = send_blocking if kind == "blocking" else send_aio
+        result = sender(server.port, MESSAGE, "a@example.test", ["b@example.test", "c@example.test"])
+    assert seen[:4] == [b"MAIL FROM:<a@example.test>\r\n", b"RCPT TO:<b@example.test>\r\n",  # no SIZE: not offered
+                        b"RCPT TO:<c@example.test>\r\n", b"DATA\r\n"]
+    assert seen[4] == dot_stuffed(MESSAGE)
+    assert seen[5] == b"QUIT\r\n"
+    assert result.accepted == ("b@example.test",)
+    assert result.refused[0].reply.code == 550

@@ -182,8 +182,8 @@ class _ServerProtocol(asyncio.Protocol):
             self.server._protocols.discard(self)
         self.closed = True
         driver = self.driver
-        if driver is not None and driver.session is not None:
-            self.busy = False
+        if driver is not None and driver.session is not None and not self.busy:
+            # A handler still running (busy) tells the session itself when it is done.
             self._run(driver.close(), resume=False)
 
     def pause_writing(self) -> None:
@@ -293,11 +293,17 @@ class _ServerProtocol(asyncio.Protocol):
             except Exception as exc:  # noqa: BLE001
                 error = exc
         self.busy = False
-        if resume and not self.closed:
-            assert self.transport is not None
-            if not self.writing_paused:
-                self.transport.resume_reading()
-            self._pump()
+        if not resume:
+            return
+        if self.closed:
+            driver = self.driver
+            if driver is not None and driver.session is not None:
+                self._run(driver.close(), resume=False)
+            return
+        assert self.transport is not None
+        if not self.writing_paused:
+            self.transport.resume_reading()
+        self._pump()
 
     async def _start_tls(self) -> None:
         driver = self.driver
@@ -310,11 +316,12 @@ class _ServerProtocol(asyncio.Protocol):
             )
         except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as error:
             log.info("STARTTLS handshake with %s failed: %s", driver.context.peer.address, error)
-            self.closed = True
+            self.busy = False
             self.transport.abort()
             return
         if transport is None:
-            self.closed = True
+            self.busy = False
+            self.transport.abort()
             return
         self.transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
