@@ -161,3 +161,55 @@ def test_received_field_sanitises_a_hostile_helo() -> None:
     text = field.decode()
     assert text.count("\r\n") == text.count("\r\n\t") + 1  # every line but the last is folded
     assert text.startswith("Received: from unknown ([192.0.2.1] helo=evil???? Bcc: x)")
+
+
+class FakeClock:
+    """Simulated time for the queue and the retry schedule."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_temporary_failures_retry_then_expire_into_a_bounce(tmp_path: Path) -> None:
+    asyncio.run(temporary_failures_retry_then_expire(tmp_path))
+
+
+async def temporary_failures_retry_then_expire(tmp_path: Path) -> None:
+    from rfcmail.mta.delivery import SmartHost
+
+    clock = FakeClock()
+    closed_port = free_port()  # nothing listens: every attempt fails with a connection error
+    mta = MTA(MTAConfig(hostname="mx.near.test", data_dir=tmp_path / "near", local_domains=("near.test",),
+                        users={"carol": "pw"}, relay_networks=("127.0.0.1/32",),
+                        smart_host=SmartHost(host="127.0.0.1", port=closed_port)), clock=clock)
+    await mta.start(smtp=("127.0.0.1", 0))
+    try:
+        port = mta.listening()[0][2]
+        body = b"From: carol@near.test\r\nSubject: will expire\r\n\r\nsorry\r\n"
+        assert await asyncio.to_thread(send, port, "carol@near.test", ["dave@far.test"], body) == {}
+        await wait_for(lambda: any(e.attempts >= 1 for e in mta._entries.values()))
+        [entry] = mta._entries.values()
+        assert entry.pending and entry.next_attempt > clock.now  # retried later, not now
+        assert "451 4.4.1" in (entry.recipients[0].reply or "")
+        # A retry before the deadline fails again and is rescheduled further out.
+        clock.now = entry.next_attempt + 1
+        mta.wake()
+        await wait_for(lambda: any(e.attempts >= 2 for e in mta._entries.values()))
+        [second] = mta._entries.values()
+        assert second.next_attempt - clock.now >= entry.next_attempt - entry.arrival_time
+        # Past the maximum age (5 days) the message is given up and bounced to its sender.
+        clock.now = entry.arrival_time + mta.config.retry.max_age + 1
+        mta.wake()
+        await wait_for(lambda: maildir_messages(mta.config.data_dir, "carol"), timeout=15)
+        [bounce] = maildir_messages(mta.config.data_dir, "carol")
+        report = email.message_from_bytes(bounce, policy=email.policy.default)
+        assert report.get_content_type() == "multipart/report"
+        status = [p for p in report.walk() if p.get_content_type() == "message/delivery-status"][0]
+        text = status.as_string()
+        assert "Action: failed" in text and "Status: 5.4.7" in text
+        await wait_for(lambda: mta.queued == 0)
+    finally:
+        await mta.stop()

@@ -190,6 +190,7 @@ class _InboundSession:
             stream = _Prefixed(trace, spool)
             try:
                 queue_id = await self.mta.queue.enqueue_async(envelope, stream)  # type: ignore[arg-type]
+                self.mta.track(queue_id, envelope, len(trace) + self.size)
             except QueueResourceError:
                 raise SMTPReplyError(452, "4.3.1", "Insufficient system storage") from None
             except LimitExceeded:
@@ -294,6 +295,9 @@ class MTA:
         self._wakeup = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
+        # The runner schedules from memory: the queue on disk is read at start
+        # (recover) and for each delivery, never scanned per pass.
+        self._entries: dict[str, QueueEntry] = {}
         self.delivered = 0
         self.bounced = 0
 
@@ -303,6 +307,7 @@ class MTA:
                     submission: tuple[str, int] | None = None) -> None:
         """Recover the queue, start the listeners, start the queue runner."""
         report = await asyncio.to_thread(self.queue.recover)
+        self._entries = {entry.queue_id: entry for entry in report.entries}
         if report.quarantined:
             log.warning("quarantined damaged queue entries: %s", report.quarantined)
         server_config = Config(hostname=self.config.hostname, limits=self.config.limits)
@@ -353,13 +358,27 @@ class MTA:
         """Make the queue runner look at the queue now."""
         self._wakeup.set()
 
+    def track(self, queue_id: str, envelope: Envelope, size: int) -> None:
+        """Schedule a message just queued (durably) for delivery now."""
+        now = self.clock()
+        self._entries[queue_id] = QueueEntry(
+            queue_id=queue_id, envelope=envelope, arrival_time=now, size=size, next_attempt=now,
+            recipients=tuple(RecipientStatus(recipient=r) for r in envelope.recipients))
+        self.wake()
+
+    @property
+    def queued(self) -> int:
+        """Messages in the queue (accepted, not finished)."""
+        return len(self._entries)
+
     # -- the queue runner
 
     async def _run_queue(self) -> None:
         while not self._stopping:
             self._wakeup.clear()
             try:
-                due = await asyncio.to_thread(self.queue.due)
+                now = self.clock()
+                due = [e for e in self._entries.values() if not e.done and e.next_attempt <= now]
                 if due:
                     await self.run_once(due)
             except asyncio.CancelledError:
@@ -372,7 +391,7 @@ class MTA:
 
     def _next_wait(self) -> float:
         now = self.clock()
-        upcoming = [e.next_attempt for e in self.queue if not e.done]
+        upcoming = [e.next_attempt for e in self._entries.values() if not e.done]
         if not upcoming:
             return self.config.queue_interval
         return max(0.05, min(self.config.queue_interval, min(upcoming) - now))
@@ -430,23 +449,36 @@ class MTA:
                 given_up = {o.address: o for o in outcomes}
                 outcomes = [o for o in outcomes if o.address not in pending_after] + [
                     RecipientOutcome(address=address, state=DeliveryState.FAILED,
-                                     reply=("554 4.4.7 Delivery time expired; last: "
+                                     reply=("554 5.4.7 Delivery time expired; last: "
                                             + (given_up[address].reply or "no answer")
-                                            if address in given_up else "554 4.4.7 Delivery time expired"),
+                                            if address in given_up else "554 5.4.7 Delivery time expired"),
                                      remote_mta=given_up[address].remote_mta if address in given_up else None)
                     for address in pending_after]
             else:
                 next_attempt = decision.next_attempt
                 warn = decision.warn
+        delivered_now = not pending_after and all(o.state is DeliveryState.DELIVERED for o in outcomes)
+        failed_before = any(r.state is DeliveryState.FAILED for r in entry.recipients)
+        wants_success = any("SUCCESS" in r.recipient.notify for r in entry.recipients)
+        if delivered_now and not failed_before and not wants_success:
+            # Everything delivered and no DSN due: removing the entry is the
+            # one durable record needed (a crash before it means a redelivery).
+            await asyncio.to_thread(self.queue.remove, entry.queue_id)
+            self._entries.pop(entry.queue_id, None)
+            self.delivered += len(outcomes)
+            return
         updated = await asyncio.to_thread(self.queue.record_attempt, entry.queue_id, outcomes,
                                           next_attempt=next_attempt)
+        self._entries[entry.queue_id] = updated
         self.delivered += sum(1 for o in outcomes if o.state is DeliveryState.DELIVERED)
         if warn:
             await self._notify(updated, delayed=True)
-            await asyncio.to_thread(self.queue.mark_delay_warned, entry.queue_id)
+            updated = await asyncio.to_thread(self.queue.mark_delay_warned, entry.queue_id)
+            self._entries[entry.queue_id] = updated
         if updated.done:
             await self._notify(updated, delayed=False)
             await asyncio.to_thread(self.queue.remove, entry.queue_id)
+            self._entries.pop(entry.queue_id, None)
 
     async def _notify(self, entry: QueueEntry, *, delayed: bool) -> None:
         reports: list[RecipientReport] = []
@@ -473,9 +505,9 @@ class MTA:
                                   now=self.clock())
         if dsn is None:
             return
-        await self.queue.enqueue_async(dsn.envelope, dsn.message)
+        queue_id = await self.queue.enqueue_async(dsn.envelope, dsn.message)
+        self.track(queue_id, dsn.envelope, len(dsn.message))
         self.bounced += 1
-        self.wake()
 
 
 def _status_of(reply: str | None, default: str) -> str:
