@@ -36,6 +36,16 @@ from ._defects import (
     UnknownTransferEncoding,
     UnterminatedEncodedWord,
 )
+from ._builder import MessageBuilder, guess_content_type
+from ._encoders import (
+    Base64Encoder,
+    QuotedPrintableEncoder,
+    choose_transfer_encoding,
+    encode_base64,
+    encode_quoted_printable,
+    normalize_line_endings,
+)
+from ._generator import MimePart, generate, make_boundary
 from ._model import HeaderField, Message, Part
 from ._parser import Parser, parse
 from ._policy import DEFAULT, SMTP, SMTPUTF8, STRICT, Policy
@@ -51,6 +61,17 @@ __all__ = [
     "Part",
     "Policy",
     "parse",
+    "Base64Encoder",
+    "MessageBuilder",
+    "MimePart",
+    "QuotedPrintableEncoder",
+    "choose_transfer_encoding",
+    "encode_base64",
+    "encode_quoted_printable",
+    "generate",
+    "guess_content_type",
+    "make_boundary",
+    "normalize_line_endings",
     "BadBase64Padding",
     "BadHeaderLine",
     "BareCRorLF",

@@ -1,0 +1,571 @@
+"""The generator: an explicit MIME entity tree to bytes ready for the wire.
+
+:class:`MimePart` describes one entity (RFC 2045 section 2.4): its media type
+and parameters, its other header fields, and either a body (text, octets or
+a binary stream) or child entities (multipart, RFC 2046 section 5.1; a
+message/rfc822 part, RFC 2046 section 5.2.1). :func:`generate` writes it:
+
+- header fields are folded to ``policy.max_line_length`` (RFC 5322 section
+  2.2.3; 78 by default) and never longer than 998 octets (section 2.1.1),
+  non-ASCII text becomes RFC 2047 encoded words, or raw UTF-8 under a
+  ``policy.utf8`` policy (RFC 6532 section 3.2), and MIME parameters use RFC
+  2231 when they must;
+- each leaf gets the transfer encoding :func:`choose_transfer_encoding` picks
+  (RFC 2045 section 6), text being converted to canonical CRLF form first
+  (RFC 2046 section 4.1.1);
+- each multipart gets a boundary that occurs in none of its generated
+  children (RFC 2046 section 5.1.1), so that no part body can end the part
+  early;
+- every line ends with ``policy.linesep`` and the output ends with one.
+
+Header injection (CVE-2024-6923 and its relatives) is refused twice: a CR,
+LF or NUL in any header name or value raises :class:`ValueError`, and every
+header line is checked after folding to be ``name:`` or a white-space
+continuation before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO, Final, Protocol, runtime_checkable
+
+from ..errors import RfcmailError
+from . import headers as _headers
+from ._encoders import (
+    BASE64,
+    BINARY,
+    EIGHT_BIT,
+    MAX_LINE_OCTETS,
+    QUOTED_PRINTABLE,
+    SEVEN_BIT,
+    Base64Encoder,
+    QuotedPrintableEncoder,
+    choose_transfer_encoding,
+    normalize_line_endings,
+)
+from ._policy import DEFAULT, Policy
+
+__all__ = ["Body", "MimePart", "SupportsBytes", "generate", "make_boundary",
+           "parse_addresses_strictly"]
+
+
+@runtime_checkable
+class SupportsBytes(Protocol):
+    """Anything with ``__bytes__``, such as a parsed message."""
+
+    def __bytes__(self) -> bytes: ...
+
+
+Body = str | bytes | BinaryIO | SupportsBytes | None
+"""What a leaf part holds: text (str), octets, a binary stream read to its end,
+or an object with ``__bytes__`` (a parsed message, for message/rfc822)."""
+
+_TRANSFER_ENCODINGS: Final = frozenset({SEVEN_BIT, EIGHT_BIT, BINARY, QUOTED_PRINTABLE, BASE64})
+# RFC 5322 section 3.6.8: field-name = 1*ftext, ftext = %d33-57 / %d59-126.
+_FIELD_NAME_RE: Final = re.compile(r"[!-9;-~]+")
+# RFC 2045 section 5.1: type "/" subtype, both tokens.
+_TOKEN: Final = r"[!#$%&'*+\-.0-9A-Z^_`a-z{|}~]+"
+_MEDIA_TYPE_RE: Final = re.compile(f"({_TOKEN})/({_TOKEN})")
+# RFC 2046 section 5.1.1: bcharsnospace, at most 70 characters.
+_BOUNDARY_RE: Final = re.compile(r"[0-9A-Za-z'()+_,\-./:=?]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
+# Characters some readers treat as line breaks although mail does not; kept
+# out of raw UTF-8 header values (RFC 6532) by encoding them as encoded words.
+_UNICODE_BREAKS: Final = re.compile("[\x85\u2028\u2029\x0b\x0c]")
+# Address fields (RFC 5322 sections 3.6.2, 3.6.3, 3.6.6): written through the
+# address helpers, so display names are quoted or encoded as phrases need.
+_ADDRESS_FIELDS: Final = frozenset({
+    "from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender",
+    "resent-to", "resent-cc", "resent-bcc",
+})
+# Other structured fields: written as given (folded only), never turned into
+# encoded words, which their syntax does not allow (RFC 2047 section 5).
+_STRUCTURED_FIELDS: Final = _ADDRESS_FIELDS | frozenset({
+    "date", "resent-date", "message-id", "resent-message-id", "in-reply-to", "references",
+    "return-path", "received", "mime-version", "dkim-signature", "arc-seal",
+    "arc-message-signature", "arc-authentication-results", "authentication-results",
+    "list-id", "list-unsubscribe", "list-post", "list-help", "list-archive",
+})
+_MANAGED_FIELDS: Final = frozenset({
+    "content-type", "content-transfer-encoding", "content-disposition", "content-id",
+    "content-description", "mime-version",
+})
+_STREAM_CHUNK: Final = 64 * 1024
+_BOUNDARY_ATTEMPTS: Final = 32
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MimePart:
+    """One MIME entity to generate (RFC 2045 section 2.4).
+
+    Attributes:
+        content_type: ``type/subtype`` (RFC 2045 section 5.1), for example
+            ``"text/plain"``, ``"multipart/mixed"`` or ``"message/rfc822"``.
+        params: further Content-Type parameters; ``charset`` and ``boundary``
+            are filled in by the generator unless given here.
+        headers: other header fields, in order, as ``(name, value)`` pairs of
+            unstructured or pre-formatted text. The Content-* fields and
+            MIME-Version come from the other attributes and may not be given
+            here.
+        body: the content of a leaf: ``str`` for text (encoded with
+            ``charset``, line breaks made canonical), ``bytes`` kept octet for
+            octet, a binary stream read to its end, or for message/rfc822 the
+            raw message (bytes or an object with ``__bytes__``).
+        parts: the children of a multipart, or the single encapsulated
+            message of a message/rfc822 part.
+        charset: the charset of a ``str`` body; default ``us-ascii`` when the
+            text is ASCII, otherwise ``utf-8``.
+        transfer_encoding: force a Content-Transfer-Encoding instead of the
+            generator's choice; the generator still refuses one the content
+            or the policy does not allow.
+        disposition: ``"inline"`` or ``"attachment"`` (RFC 2183).
+        filename: the Content-Disposition filename (RFC 2183 section 2.3,
+            RFC 2231 when it is not ASCII), also given as the Content-Type
+            ``name`` that older readers look for.
+        content_id: the Content-ID (RFC 2045 section 7) without the angle
+            brackets, for parts that HTML refers to as ``cid:`` (RFC 2392).
+        description: the Content-Description (RFC 2045 section 8).
+    """
+
+    content_type: str = "text/plain"
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Sequence[tuple[str, str]] = ()
+    body: Body = None
+    parts: Sequence[MimePart] = ()
+    charset: str | None = None
+    transfer_encoding: str | None = None
+    disposition: str | None = None
+    filename: str | None = None
+    content_id: str | None = None
+    description: str | None = None
+
+    def __post_init__(self) -> None:
+        match = _MEDIA_TYPE_RE.fullmatch(self.content_type)
+        if match is None:
+            raise ValueError(f"content_type must be type/subtype tokens, got {self.content_type!r}")
+        maintype = match.group(1).lower()
+        if maintype == "multipart":
+            if self.body is not None:
+                raise ValueError(f"a {self.content_type} part has parts, not a body")
+        elif self.content_type.lower() == "message/rfc822":
+            if (self.body is None) == (len(self.parts) != 1):
+                raise ValueError("a message/rfc822 part holds either a body (the raw message) "
+                                 "or exactly one part")
+        elif self.parts:
+            raise ValueError(f"only multipart and message/rfc822 parts have parts, "
+                             f"not {self.content_type}")
+        for name, value in self.headers:
+            _check_field(name, value)
+            if name.lower() in _MANAGED_FIELDS:
+                raise ValueError(f"{name} is generated from the MimePart attributes; "
+                                 "do not give it in headers")
+        for name, value in self.params.items():
+            _check_field(name, value)
+        for label, text in (("charset", self.charset), ("disposition", self.disposition),
+                            ("filename", self.filename), ("content_id", self.content_id),
+                            ("description", self.description)):
+            if text is not None:
+                _check_field(label, text)
+        if self.transfer_encoding is not None and \
+                self.transfer_encoding.lower() not in _TRANSFER_ENCODINGS:
+            raise ValueError(f"unknown transfer_encoding {self.transfer_encoding!r}; "
+                             f"use one of {sorted(_TRANSFER_ENCODINGS)}")
+        if self.content_id is not None and ("<" in self.content_id or ">" in self.content_id
+                                            or " " in self.content_id):
+            raise ValueError(f"content_id is given without angle brackets or spaces, "
+                             f"got {self.content_id!r}")
+
+    @property
+    def maintype(self) -> str:
+        """The lower-case top-level media type."""
+        return self.content_type.split("/", 1)[0].lower()
+
+
+def _check_field(name: str, value: str) -> None:
+    """Refuse a header name or value that could inject a header line (A4.1)."""
+    if not _FIELD_NAME_RE.fullmatch(name):
+        raise ValueError(f"invalid header field name {name!r} (RFC 5322 section 3.6.8: "
+                         "printable ASCII except colon)")
+    for character in ("\r", "\n", "\0"):
+        if character in value:
+            raise ValueError(f"header value of {name} contains {character!r}, which would "
+                             "inject a line into the header; give the value unfolded")
+
+
+def parse_addresses_strictly(value: str, argument: str) -> list[_headers.Address | _headers.Group]:
+    """Parse an address list for output: ambiguous or invalid forms raise (SECURITY.md A4.2).
+
+    Raises:
+        ValueError: ``value`` holds no address, or an element that is not a
+            mailbox or group or could be read as more than one.
+    """
+    try:
+        parsed = _headers.parse_address_list(value, strict=True)
+    except RfcmailError as exc:
+        raise ValueError(f"{argument}: invalid or ambiguous address list {value!r}: {exc}") \
+            from exc
+    if not parsed:
+        raise ValueError(f"{argument}: no address in {value!r}")
+    for item in parsed:
+        for address in item.members if isinstance(item, _headers.Group) else (item,):
+            if not address.local_part or not address.domain:
+                raise ValueError(f"{argument}: {address!s} is not local-part@domain")
+    return parsed
+
+
+def make_boundary(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
+    """A fresh multipart boundary: ``=_`` and 32 random hex digits.
+
+    "=_" never occurs in quoted-printable or base64 output (RFC 2045 section
+    6.7 suggests it), so only identity-encoded bodies can collide, and the
+    generator checks those.
+    """
+    return "=_rfcmail_" + random_bytes(16).hex()
+
+
+@dataclass(slots=True)
+class _Rendered:
+    """A generated entity and the most permissive encoding found inside it."""
+
+    data: bytes
+    encoding: str
+
+
+class _Generator:
+    __slots__ = ("_linesep", "_linesep_str", "_policy", "_random_bytes")
+
+    def __init__(self, policy: Policy, random_bytes: Callable[[int], bytes]) -> None:
+        self._policy = policy
+        self._linesep = policy.linesep
+        self._linesep_str = policy.linesep.decode("ascii")
+        self._random_bytes = random_bytes
+
+    # -- header fields -------------------------------------------------------
+
+    def field(self, name: str, value: str, *, structured: bool = False) -> bytes:
+        """One header field, folded and checked, ending with linesep.
+
+        Unstructured values (Subject, Comments, X-...) get encoded words
+        where needed; structured ones are folded as they are, except that
+        non-ASCII address fields are parsed and formatted again for a policy
+        without ``utf8``.
+        """
+        _check_field(name, value)
+        policy = self._policy
+        utf8 = policy.utf8 and not _UNICODE_BREAKS.search(value)
+        lowered = name.lower()
+        structured = structured or lowered in _STRUCTURED_FIELDS
+        if lowered in _ADDRESS_FIELDS and not (utf8 or value.isascii()):
+            value = _headers.format_address_list(parse_addresses_strictly(value, name),
+                                                 utf8=False)
+        if not structured:
+            # encode_header folds as it encodes, counting "Name: " in.
+            encoded = _headers.encode_header(value, header_name=name,
+                                             max_line_length=policy.max_line_length,
+                                             utf8=utf8)
+            return self._verify(name, f"{name}: {encoded}".replace("\r\n", self._linesep_str))
+        if not utf8 and not value.isascii():
+            raise ValueError(f"{name}: non-ASCII in a structured value under a policy without "
+                             "utf8; format it with the header helpers first")
+        folded = _headers.fold(name, value, max_line_length=policy.max_line_length,
+                               hard_limit=MAX_LINE_OCTETS, linesep=self._linesep_str)
+        return self._verify(name, folded)
+
+    def _verify(self, name: str, folded: str) -> bytes:
+        """Check a folded field line by line before it is written (A4.1)."""
+        linesep = self._linesep_str
+        if folded.endswith(linesep):
+            folded = folded[: -len(linesep)]
+        lines = folded.split(linesep)
+        first = lines[0]
+        if not first.startswith(name + ":"):
+            raise ValueError(f"folding {name} produced a first line that is not '{name}: ...'")
+        encoded_lines = []
+        for index, line in enumerate(lines):
+            if "\r" in line or "\n" in line or "\0" in line:
+                raise ValueError(f"{name}: folded line {index + 1} holds a bare CR, LF or NUL")
+            if index and (not line[:1] in (" ", "\t") or not line.strip(" \t")):
+                raise ValueError(f"{name}: folded line {index + 1} is not a white-space "
+                                 "continuation with content (RFC 5322 section 2.2.3)")
+            raw = line.encode("utf-8")
+            if len(raw) > MAX_LINE_OCTETS:
+                raise ValueError(f"{name}: a header line of {len(raw)} octets exceeds the "
+                                 f"limit of {MAX_LINE_OCTETS} (RFC 5322 section 2.1.1)")
+            encoded_lines.append(raw)
+        return self._linesep.join(encoded_lines) + self._linesep
+
+    def _content_fields(self, part: MimePart, params: Mapping[str, str],
+                        encoding: str | None) -> list[bytes]:
+        utf8 = self._policy.utf8
+        fields = []
+        type_value = part.content_type.lower() + _headers.format_parameters(params, utf8=utf8)
+        fields.append(self.field("Content-Type", type_value, structured=True))
+        if encoding is not None:
+            fields.append(self.field("Content-Transfer-Encoding", encoding, structured=True))
+        if part.disposition is not None or part.filename is not None:
+            disposition = (part.disposition or "attachment").lower()
+            if not re.fullmatch(_TOKEN, disposition):
+                raise ValueError(f"disposition must be a token, got {part.disposition!r}")
+            disposition_params = {} if part.filename is None else {"filename": part.filename}
+            fields.append(self.field(
+                "Content-Disposition",
+                disposition + _headers.format_parameters(disposition_params, utf8=utf8),
+                structured=True))
+        if part.content_id is not None:
+            fields.append(self.field("Content-ID", f"<{part.content_id}>", structured=True))
+        if part.description is not None:
+            fields.append(self.field("Content-Description", part.description))
+        return fields
+
+    # -- entities ------------------------------------------------------------
+
+    def entity(self, part: MimePart, *, depth: int, top: bool, mime_version: bool) -> _Rendered:
+        limit = self._policy.limits.max_mime_depth
+        if depth > limit:
+            raise ValueError(f"the part tree is nested deeper than max_mime_depth={limit}, "
+                             "which the parser would not follow")
+        head = [self.field(name, value) for name, value in part.headers]
+        if mime_version:
+            head.append(self.field("MIME-Version", "1.0", structured=True))
+        maintype = part.maintype
+        if maintype == "multipart":
+            rendered = self._multipart(part, head, depth=depth)
+        elif part.content_type.lower() == "message/rfc822":
+            rendered = self._message(part, head, depth=depth)
+        else:
+            rendered = self._leaf(part, head)
+        if top and rendered.data and not rendered.data.endswith(self._linesep):
+            rendered.data += self._linesep
+        return rendered
+
+    def _leaf(self, part: MimePart, head: list[bytes]) -> _Rendered:
+        policy = self._policy
+        params = dict(part.params)
+        if part.filename is not None and "name" not in params:
+            params["name"] = part.filename
+        body = part.body
+        forced = part.transfer_encoding.lower() if part.transfer_encoding else None
+        if isinstance(body, str):
+            charset = part.charset or ("us-ascii" if body.isascii() else "utf-8")
+            try:
+                data = body.encode(_python_codec(charset))
+            except (LookupError, UnicodeEncodeError) as exc:
+                raise ValueError(f"cannot encode the text of a {part.content_type} part "
+                                 f"as {charset}: {exc}") from exc
+            data = normalize_line_endings(data)
+            params.setdefault("charset", charset)
+            encoding = forced or choose_transfer_encoding(data, text=True, policy=policy)
+            payload = self._encode(data, encoding, text=True)
+        elif body is None or isinstance(body, bytes | bytearray | memoryview):
+            data = bytes(body or b"")
+            if part.charset is not None:
+                params.setdefault("charset", part.charset)
+            encoding = forced or choose_transfer_encoding(data, text=False, policy=policy)
+            payload = self._encode(data, encoding, text=False)
+        elif isinstance(body, SupportsBytes):
+            data = bytes(body)
+            encoding = forced or choose_transfer_encoding(data, text=False, policy=policy)
+            payload = self._encode(data, encoding, text=False)
+        else:
+            if part.charset is not None:
+                params.setdefault("charset", part.charset)
+            encoding = forced or (BINARY if policy.allow_binary else BASE64)
+            payload = self._encode_stream(body, encoding)
+        head.extend(self._content_fields(part, params, encoding))
+        return _Rendered(b"".join(head) + self._linesep + payload, encoding)
+
+    def _encode(self, data: bytes, encoding: str, *, text: bool) -> bytes:
+        policy = self._policy
+        linesep = self._linesep
+        if encoding == BASE64:
+            encoder = Base64Encoder(linesep=linesep)
+            return encoder.feed(data) + encoder.finish()
+        if encoding == QUOTED_PRINTABLE:
+            qp = QuotedPrintableEncoder(text=text, linesep=linesep)
+            return qp.feed(data) + qp.finish()
+        _check_identity(data, encoding, policy)
+        if linesep != b"\r\n" and encoding != BINARY:
+            data = data.replace(b"\r\n", linesep)
+        return data
+
+    def _encode_stream(self, stream: BinaryIO, encoding: str) -> bytes:
+        if encoding == BASE64:
+            encoder = Base64Encoder(linesep=self._linesep)
+            chunks = []
+            while chunk := stream.read(_STREAM_CHUNK):
+                chunks.append(encoder.feed(chunk))
+            chunks.append(encoder.finish())
+            return b"".join(chunks)
+        if encoding == QUOTED_PRINTABLE:
+            qp = QuotedPrintableEncoder(text=False, linesep=self._linesep)
+            chunks = []
+            while chunk := stream.read(_STREAM_CHUNK):
+                chunks.append(qp.feed(chunk))
+            chunks.append(qp.finish())
+            return b"".join(chunks)
+        return self._encode(stream.read(), encoding, text=False)
+
+    def _multipart(self, part: MimePart, head: list[bytes], *, depth: int) -> _Rendered:
+        if not part.parts:
+            raise ValueError(f"a {part.content_type} part needs at least one part "
+                             "(RFC 2046 section 5.1.1)")
+        children = [self.entity(child, depth=depth + 1, top=False, mime_version=False)
+                    for child in part.parts]
+        params = dict(part.params)
+        given = params.get("boundary")
+        if given is not None:
+            if not _BOUNDARY_RE.fullmatch(given) or given.endswith(" "):
+                raise ValueError(f"invalid boundary {given!r} (RFC 2046 section 5.1.1: 1 to "
+                                 "70 bchars)")
+            if _collides(given, children):
+                raise ValueError(f"the boundary {given!r} occurs in a part's content")
+            boundary = given
+        else:
+            for _ in range(_BOUNDARY_ATTEMPTS):
+                boundary = make_boundary(self._random_bytes)
+                if not _collides(boundary, children):
+                    break
+            else:
+                raise ValueError(f"no boundary free of collisions in {_BOUNDARY_ATTEMPTS} "
+                                 "attempts: is the random source constant?")
+            params["boundary"] = boundary
+        encoding = _widest(child.encoding for child in children)
+        identity = None if encoding == SEVEN_BIT else encoding
+        if part.transfer_encoding is not None:
+            identity = _check_container_encoding(part, encoding)
+        head.extend(self._content_fields(part, params, identity))
+        linesep = self._linesep
+        delimiter = linesep + b"--" + boundary.encode("ascii")
+        pieces = [b"".join(head), linesep]
+        first = True
+        for child in children:
+            # The CRLF before "--boundary" belongs to the delimiter; the first
+            # delimiter follows the (empty) preamble directly.
+            pieces.append(delimiter[len(linesep):] if first else delimiter)
+            pieces.append(linesep)
+            pieces.append(child.data)
+            first = False
+        pieces.append(delimiter + b"--" + linesep)
+        return _Rendered(b"".join(pieces), encoding)
+
+    def _message(self, part: MimePart, head: list[bytes], *, depth: int) -> _Rendered:
+        policy = self._policy
+        if part.parts:
+            inner = self.entity(part.parts[0], depth=depth + 1, top=True, mime_version=True)
+            data, encoding = inner.data, _widest((inner.encoding,))
+        else:
+            body = part.body
+            if isinstance(body, str):
+                raise ValueError("a message/rfc822 body is the raw message as bytes, not str")
+            if isinstance(body, bytes | bytearray | memoryview):
+                raw = bytes(body)
+            elif isinstance(body, SupportsBytes):
+                raw = bytes(body)
+            else:
+                assert body is not None
+                raw = body.read()
+            # RFC 2046 section 5.2.1: only 7bit, 8bit or binary; the message
+            # is text and gets the wire's line endings.
+            data = normalize_line_endings(raw, self._linesep)
+            if data and not data.endswith(self._linesep):
+                data += self._linesep
+            encoding = choose_transfer_encoding(normalize_line_endings(raw), text=True,
+                                                policy=policy.clone(allow_8bit=True))
+            if encoding not in (SEVEN_BIT, EIGHT_BIT):
+                encoding = BINARY
+            if encoding == EIGHT_BIT and not (policy.allow_8bit or policy.allow_binary):
+                raise ValueError("the forwarded message holds 8-bit octets, which a message/"
+                                 "rfc822 part may not encode (RFC 2046 section 5.2.1); use a "
+                                 "policy with allow_8bit or attach it as application/"
+                                 "octet-stream")
+            if encoding == BINARY and not policy.allow_binary:
+                raise ValueError("the forwarded message has NUL octets or lines over 998 "
+                                 "octets; it needs a policy with allow_binary")
+        if part.transfer_encoding is not None:
+            identity: str | None = _check_container_encoding(part, encoding)
+        else:
+            identity = None if encoding == SEVEN_BIT else encoding
+        head.extend(self._content_fields(part, dict(part.params), identity))
+        return _Rendered(b"".join(head) + self._linesep + data, encoding)
+
+
+_WIDTH: Final = {SEVEN_BIT: 0, QUOTED_PRINTABLE: 0, BASE64: 0, EIGHT_BIT: 1, BINARY: 2}
+
+
+def _widest(encodings: Iterable[str]) -> str:
+    """The identity encoding a container needs for the given child encodings."""
+    width = max((_WIDTH[encoding] for encoding in encodings), default=0)
+    return (SEVEN_BIT, EIGHT_BIT, BINARY)[width]
+
+
+def _check_container_encoding(part: MimePart, needed: str) -> str:
+    """A forced encoding of a multipart or message part: identity and wide enough."""
+    forced = (part.transfer_encoding or "").lower()
+    if forced not in (SEVEN_BIT, EIGHT_BIT, BINARY):
+        raise ValueError(f"a {part.content_type} part may only be 7bit, 8bit or binary "
+                         f"(RFC 2045 section 6.4), not {forced}")
+    if _WIDTH[forced] < _WIDTH[needed]:
+        raise ValueError(f"a {part.content_type} part holding {needed} content cannot be "
+                         f"labelled {forced}")
+    return forced
+
+
+def _check_identity(data: bytes, encoding: str, policy: Policy) -> None:
+    """Refuse identity-encoded content that breaks its label or the policy."""
+    if encoding == BINARY:
+        if not policy.allow_binary:
+            raise ValueError("the binary transfer encoding needs a policy with allow_binary "
+                             "(RFC 3030)")
+        return
+    if choose_transfer_encoding(data, text=True, policy=policy.clone(allow_8bit=True)) \
+            not in (SEVEN_BIT, EIGHT_BIT):
+        raise ValueError(f"content is not valid {encoding}: NUL, a bare CR or LF, or a line "
+                         f"over {MAX_LINE_OCTETS} octets (RFC 2045 section 2.7)")
+    if encoding == SEVEN_BIT and not data.isascii():
+        raise ValueError("content with 8-bit octets cannot be labelled 7bit")
+    if encoding == EIGHT_BIT and not (policy.allow_8bit or policy.allow_binary):
+        raise ValueError("the 8bit transfer encoding needs a policy with allow_8bit (RFC 6152)")
+
+
+def _collides(boundary: str, children: Sequence[_Rendered]) -> bool:
+    """True when the delimiter text occurs anywhere in a generated child (A4.7)."""
+    needle = b"--" + boundary.encode("ascii")
+    return any(needle in child.data for child in children)
+
+
+def _python_codec(charset: str) -> str:
+    """The Python codec for a MIME charset name (they agree but for a few aliases)."""
+    lowered = charset.lower()
+    if lowered in ("us-ascii", "ascii"):
+        return "ascii"
+    return lowered
+
+
+def generate(part: MimePart, policy: Policy = DEFAULT, *, mime_version: bool = True,
+             random_bytes: Callable[[int], bytes] = os.urandom) -> bytes:
+    """Generate the bytes of a message or entity from an explicit part tree.
+
+    Args:
+        part: the root entity; its ``headers`` are the message's header
+            fields (From, To, Subject, Date, Message-ID, ...).
+        policy: line ending, folding width, and which of utf8 headers, 8bit
+            and binary the output may use (:data:`~rfcmail.message.SMTP`
+            gives 7bit-clean output for any SMTP server).
+        mime_version: add ``MIME-Version: 1.0`` (RFC 2045 section 4) to the
+            root; leave it off for a body part generated on its own.
+        random_bytes: the randomness boundaries are made from.
+
+    Returns:
+        The message, every line ending with ``policy.linesep``.
+
+    Raises:
+        ValueError: a header name or value that could inject a line, content
+            that cannot be represented under ``policy``, a forced transfer
+            encoding the content does not allow, a tree deeper than
+            ``policy.limits.max_mime_depth``, or a given boundary that occurs
+            in the content.
+    """
+    generator = _Generator(policy, random_bytes)
+    return generator.entity(part, depth=0, top=True, mime_version=mime_version).data
