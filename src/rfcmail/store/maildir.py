@@ -62,7 +62,7 @@ class MaildirEntry:
     """
 
     key: str
-    path: Path
+    path: str
     mtime: float
 
 
@@ -131,7 +131,7 @@ class Maildir:
                     if not item.is_file():
                         continue
                     key = item.name.split(":", 1)[0]
-                    found.append(MaildirEntry(key, Path(item.path), stat.st_mtime))
+                    found.append(MaildirEntry(key, item.path, stat.st_mtime))
         found.sort(key=lambda entry: (entry.mtime, entry.key))
         return found
 
@@ -305,7 +305,7 @@ class MaildirMaildrop:
         for index in sorted(deleted):
             entry = self._entries[index]
             try:
-                entry.path.unlink()
+                os.unlink(entry.path)
             except FileNotFoundError:
                 try:
                     self.maildir.remove(entry.key)
