@@ -126,6 +126,13 @@ def test_empty_message(spool: Path) -> None:
         assert queue.recover().entries[0].size == 0
 
 
+def test_constructor_validates(spool: Path) -> None:
+    with pytest.raises(ValueError):
+        Queue(spool, max_message_size=0)
+    with pytest.raises(ValueError):
+        Queue(spool, max_async_workers=0)
+
+
 def test_bad_message_type(spool: Path) -> None:
     with Queue(spool) as queue:
         with pytest.raises(ValueError):

@@ -62,6 +62,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -497,10 +498,14 @@ class Queue:
             Arrival times and attempt times come from it.
         max_message_size: the largest message accepted, in octets (the
             :attr:`~rfcmail.limits.Limits.max_message_size` default).
+        max_async_workers: threads used by :meth:`enqueue_async`. Writing is
+            I/O-bound (fsync releases the GIL), and the more enqueues are in
+            flight at once, the more of them share each directory fsync.
 
     Thread-safe: several threads may enqueue at once, and their directory
     syncs are shared (group commit). One delivery worker should own an entry
-    at a time; :meth:`record_attempt` calls for the same id are serialised.
+    at a time; :meth:`record_attempt` calls for the same id are serialised,
+    calls for different ids run in parallel.
     """
 
     def __init__(
@@ -509,9 +514,15 @@ class Queue:
         *,
         clock: Callable[[], float] = time.time,
         max_message_size: int = DEFAULT_LIMITS.max_message_size,
+        max_async_workers: int = 32,
     ) -> None:
         if max_message_size < 1:
             raise ValueError("max_message_size must be at least 1")
+        if max_async_workers < 1:
+            raise ValueError("max_async_workers must be at least 1")
+        self.max_async_workers = max_async_workers
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
         self.directory = Path(directory)
         self.clock = clock
         self.max_message_size = max_message_size
@@ -523,7 +534,9 @@ class Queue:
         self._ops = _FileOps()
         self._queue_fd = os.open(self._queue, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         self._sync = _GroupSync(self._queue_fd, lambda: self._ops)
-        self._state_lock = threading.Lock()
+        # Striped locks: state writes for one id are serialised, different
+        # ids proceed in parallel (and share directory fsyncs).
+        self._state_locks = tuple(threading.Lock() for _ in range(64))
         self._closed = False
 
     # -- lifetime
@@ -532,6 +545,8 @@ class Queue:
         """Release the directory descriptor. Entries stay on disk."""
         if not self._closed:
             self._closed = True
+            if self._executor is not None:
+                self._executor.shutdown(wait=True)
             os.close(self._queue_fd)
 
     def __enter__(self) -> Queue:
@@ -617,12 +632,20 @@ class Queue:
         return queue_id
 
     async def enqueue_async(self, envelope: Envelope, message: bytes | BinaryIO) -> str:
-        """:meth:`enqueue` in a worker thread, for asyncio servers.
+        """:meth:`enqueue` in one of the queue's worker threads, for asyncio servers.
 
         Concurrent calls share directory syncs (group commit); each returns
-        only when its own entry is durable.
+        only when its own entry is durable. A stream ``message`` is read in
+        the worker thread, so it must be a blocking binary file, not an
+        asyncio stream.
         """
-        return await asyncio.to_thread(self.enqueue, envelope, message)
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.max_async_workers,
+                                                    thread_name_prefix="rfcmail-queue")
+            executor = self._executor
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(executor, self.enqueue, envelope, message)
 
     def _too_big(self, size: int) -> LimitExceeded:
         return LimitExceeded("max_message_size", self.max_message_size, size,
@@ -786,7 +809,7 @@ class Queue:
             QueueResourceError, QueueError: the state could not be written
                 (the previous state stays in force).
         """
-        with self._state_lock:
+        with self._state_lock(queue_id):
             entry = self.load(queue_id)
             by_address = {o.address: o for o in outcomes}
             unknown = set(by_address) - {s.recipient.address for s in entry.recipients}
@@ -810,10 +833,13 @@ class Queue:
 
     def mark_delay_warned(self, queue_id: str) -> QueueEntry:
         """Persist that a "delayed" DSN went out for ``queue_id``."""
-        with self._state_lock:
+        with self._state_lock(queue_id):
             updated = dataclasses.replace(self.load(queue_id), delay_warned=True)
             self._write_state(updated)
             return updated
+
+    def _state_lock(self, queue_id: str) -> threading.Lock:
+        return self._state_locks[hash(queue_id) % len(self._state_locks)]
 
     def _write_state(self, entry: QueueEntry) -> None:
         data = _container(_STATE_MAGIC, _statuses_to_json(entry))
@@ -854,7 +880,8 @@ class Queue:
     def recover(self) -> RecoveryReport:
         """Scan the spool after a start or a crash.
 
-        Deletes unfinished files in ``tmp/`` (none of them was acknowledged),
+        Call it once at start, before accepting or delivering anything: it
+        deletes unfinished files in ``tmp/`` (none of them was acknowledged),
         checks every entry in ``queue/`` (header, envelope, length, checksum),
         moves failing ones to ``quarantine/`` and returns every complete
         entry exactly once, with its latest persisted recipient state.
