@@ -1,0 +1,276 @@
+"""rfcmail.sasl server mechanisms against real SMTP clients: msmtp (GNU SASL), swaks and curl.
+
+The SMTP side is a few lines of framing written here, over a socket, with
+:class:`rfcmail.sasl.ServerExchange` doing the SASL part exactly as the
+guide shows (the real SMTP adapters have their own interop tests). What is
+under test is the server mechanisms: each real client must log in with the
+right password, fail with a wrong one, and GNU SASL's SCRAM client must
+accept our server signature (it checks it, as RFC 5802 requires).
+"""
+
+from __future__ import annotations
+
+import base64
+import socket
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO, cast
+
+import pytest
+
+from rfcmail.sasl import (
+    ChannelBinding,
+    Challenge,
+    Failure,
+    InMemoryCredentialStore,
+    ServerExchange,
+    Success,
+    create_server,
+    server_mechanisms,
+)
+from tests.interop.conftest import TLSMaterial, interop_dir, processes, tls_material
+from tests.interop.framework import ProcessManager, require_program
+
+pytestmark = pytest.mark.interop
+
+__all__ = ["interop_dir", "processes", "tls_material"]  # fixtures imported for this module
+
+STORE = InMemoryCredentialStore({"alice": "secret"})
+MESSAGE = b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: sasl\r\n\r\nhello\r\n"
+
+
+class AuthSMTPServer:
+    """A minimal SMTP server on 127.0.0.1 that does STARTTLS and AUTH through rfcmail.sasl."""
+
+    def __init__(self, context: ssl.SSLContext, store: InMemoryCredentialStore = STORE) -> None:
+        self.context = context
+        self.store = store
+        self.results: list[Success | Failure] = []
+        self.mechanisms_seen: list[str] = []
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(0.1)  # so that close() is seen promptly
+        self.stopping = threading.Event()
+        self.port: int = self.listener.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=15)
+        self.listener.close()
+
+    def _serve(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                connection, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with connection:
+                connection.settimeout(10)
+                try:
+                    self._session(connection)
+                except (OSError, ssl.SSLError):
+                    pass
+
+    def _session(self, connection: socket.socket) -> None:
+        sock: socket.socket = connection
+        stream = cast(BinaryIO, sock.makefile("rwb"))
+        binding: ChannelBinding | None = None
+        identity: str | None = None
+        tls = False
+
+        def send(line: bytes) -> None:
+            stream.write(line + b"\r\n")
+            stream.flush()
+
+        send(b"220 localhost ESMTP rfcmail-sasl-test")
+        while True:
+            line = stream.readline(4096)
+            if not line:
+                return
+            verb, _, argument = line.rstrip(b"\r\n").partition(b" ")
+            verb = verb.upper()
+            if verb in (b"EHLO", b"HELO"):
+                names = server_mechanisms(self.store, tls=tls, channel_binding=binding is not None,
+                                          external=identity is not None)
+                lines = [b"localhost", b"AUTH " + " ".join(names).encode()]
+                if not tls:
+                    lines.append(b"STARTTLS")
+                for index, text in enumerate(lines):
+                    send((b"250 " if index == len(lines) - 1 else b"250-") + text)
+            elif verb == b"STARTTLS":
+                send(b"220 2.0.0 go ahead")
+                sock = self.context.wrap_socket(sock, server_side=True)
+                stream = cast(BinaryIO, sock.makefile("rwb"))
+                tls = True
+                identity = _certificate_identity(sock)
+            elif verb == b"AUTH":
+                self._auth(argument, stream, send, binding, identity)
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                send(b"250 2.0.0 ok")
+            elif verb == b"DATA":
+                send(b"354 go on")
+                while stream.readline(65536) not in (b".\r\n", b""):
+                    pass
+                send(b"250 2.0.0 accepted")
+            elif verb == b"QUIT":
+                send(b"221 2.0.0 bye")
+                return
+            else:
+                send(b"502 5.5.1 not here")
+
+    def _auth(self, argument: bytes, stream: BinaryIO, send: Callable[[bytes], None],
+              binding: ChannelBinding | None, identity: str | None) -> None:
+        name, _, initial_text = argument.partition(b" ")
+        mechanism = name.decode("ascii", "replace").upper()
+        self.mechanisms_seen.append(mechanism)
+        exchange = ServerExchange(create_server(
+            mechanism, self.store, channel_binding=binding, external_identity=identity))
+        initial = None if not initial_text else (b"" if initial_text == b"=" else base64.b64decode(initial_text))
+        step = exchange.start(initial)
+        while isinstance(step, Challenge):
+            send(b"334 " + base64.b64encode(step.data))
+            line = stream.readline(16384).rstrip(b"\r\n")
+            step = exchange.cancel() if line == b"*" else exchange.step(base64.b64decode(line))
+        self.results.append(step)
+        if isinstance(step, Success):
+            send(b"235 2.7.0 Authentication successful")
+        elif step.malformed:
+            send(b"501 5.5.2 " + step.reason.encode())
+        else:
+            send(b"535 5.7.8 Authentication credentials invalid")
+
+
+def _certificate_identity(sock: socket.socket) -> str | None:
+    """The verified client certificate's common name: the EXTERNAL identity."""
+    getpeercert = getattr(sock, "getpeercert", None)
+    certificate = getpeercert() if getpeercert is not None else None
+    for rdn in (certificate or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
+
+
+def server_context(tls: TLSMaterial, *, client_certificates: bool = False) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls.chain, tls.key)
+    if client_certificates:
+        context.verify_mode = ssl.CERT_OPTIONAL
+        context.load_verify_locations(tls.ca)
+    return context
+
+
+@pytest.fixture
+def smtp_server(tls_material: TLSMaterial) -> Iterator[AuthSMTPServer]:
+    server = AuthSMTPServer(server_context(tls_material))
+    yield server
+    server.close()
+
+
+def run_msmtp(processes: ProcessManager, directory: Path, tls: TLSMaterial, port: int, mechanism: str,
+              password: str, *, client_certificate: bool = False) -> int:
+    msmtp = require_program("msmtp")
+    config = directory / "msmtprc"
+    config.write_text(
+        "defaults\n"
+        f"logfile {directory / 'msmtp.log'}\n"
+        "account test\n"
+        "host 127.0.0.1\n"
+        f"port {port}\n"
+        "tls on\n"
+        "tls_starttls on\n"
+        f"tls_trust_file {tls.ca}\n"
+        "auth " + mechanism.lower() + "\n"
+        "user alice\n"
+        f"passwordeval printf %s {password}\n"
+        "from alice@example.test\n"
+        + (f"tls_cert_file {tls.cert}\ntls_key_file {tls.key}\n" if client_certificate else "")
+    )
+    config.chmod(0o600)
+    result = processes.run([msmtp, "-C", str(config), "-a", "test", "bob@example.test"], input=MESSAGE,
+                           check=False, timeout=30)
+    return result.returncode
+
+
+MSMTP_MECHANISMS = ["PLAIN", "LOGIN", "CRAM-MD5", "SCRAM-SHA-1", "SCRAM-SHA-256"]
+
+
+@pytest.mark.parametrize("mechanism", MSMTP_MECHANISMS)
+def test_msmtp_logs_in_with_each_mechanism(smtp_server: AuthSMTPServer, processes: ProcessManager,
+                                           interop_dir: Path, tls_material: TLSMaterial, mechanism: str) -> None:
+    code = run_msmtp(processes, interop_dir, tls_material, smtp_server.port, mechanism, "secret")
+    log = (interop_dir / "msmtp.log").read_text() if (interop_dir / "msmtp.log").exists() else ""
+    assert code == 0, (smtp_server.results, log)
+    assert smtp_server.mechanisms_seen == [mechanism]
+    assert smtp_server.results == [Success(authcid="alice", authzid="")]
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "CRAM-MD5", "SCRAM-SHA-256"])
+def test_msmtp_wrong_password_is_refused(smtp_server: AuthSMTPServer, processes: ProcessManager,
+                                         interop_dir: Path, tls_material: TLSMaterial, mechanism: str) -> None:
+    code = run_msmtp(processes, interop_dir, tls_material, smtp_server.port, mechanism, "wrong")
+    assert code != 0
+    assert len(smtp_server.results) == 1 and isinstance(smtp_server.results[0], Failure)
+    assert not smtp_server.results[0].malformed
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])
+@pytest.mark.parametrize("password", ["secret", "wrong"])
+def test_swaks(smtp_server: AuthSMTPServer, processes: ProcessManager, tls_material: TLSMaterial,
+               mechanism: str, password: str) -> None:
+    swaks = require_program("swaks")
+    result = processes.run(
+        [swaks, "-s", "127.0.0.1", "-p", str(smtp_server.port), "-tls", "--tls-verify",
+         "--tls-ca-path", str(tls_material.ca), "-a", mechanism, "-au", "alice", "-ap", password,
+         "-f", "alice@example.test", "-t", "bob@example.test", "--hide-all"],
+        check=False, timeout=30,
+    )
+    assert (result.returncode == 0) is (password == "secret"), result
+    assert smtp_server.mechanisms_seen == [mechanism]
+    assert isinstance(smtp_server.results[0], Success) is (password == "secret")
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])
+def test_curl(smtp_server: AuthSMTPServer, processes: ProcessManager, interop_dir: Path,
+              tls_material: TLSMaterial, mechanism: str) -> None:
+    curl = require_program("curl")
+    message = interop_dir / "message.eml"
+    message.write_bytes(MESSAGE)
+    result = processes.run(
+        [curl, "-sS", f"smtp://127.0.0.1:{smtp_server.port}", "--ssl-reqd", "--cacert", str(tls_material.ca),
+         "--login-options", f"AUTH={mechanism}", "-u", "alice:secret",
+         "--mail-from", "alice@example.test", "--mail-rcpt", "bob@example.test", "-T", str(message)],
+        check=False, timeout=30,
+    )
+    assert result.returncode == 0, result
+    assert smtp_server.mechanisms_seen == [mechanism]
+    assert smtp_server.results == [Success(authcid="alice", authzid="")]
+
+
+@pytest.mark.parametrize("authorized", [True, False])
+def test_msmtp_external_with_a_tls_client_certificate(processes: ProcessManager, interop_dir: Path,
+                                                     tls_material: TLSMaterial, authorized: bool) -> None:
+    """EXTERNAL (RFC 4422 appendix A): the identity is the certificate's CN, set by the adapter.
+
+    msmtp sends its configured user as the authzid, so the certificate's
+    identity ("localhost") must be allowed to act as "alice".
+    """
+    store = InMemoryCredentialStore({"alice": "secret"}, authorizations={"localhost": ["alice"]} if authorized else {})
+    server = AuthSMTPServer(server_context(tls_material, client_certificates=True), store)
+    try:
+        code = run_msmtp(processes, interop_dir, tls_material, server.port, "EXTERNAL", "unused",
+                         client_certificate=True)
+    finally:
+        server.close()
+    assert server.mechanisms_seen == ["EXTERNAL"]
+    if authorized:
+        assert code == 0, server.results
+        assert server.results == [Success(authcid="localhost", authzid="alice")]
+    else:
+        assert code != 0
+        assert server.results == [Failure(reason="not authorized to act as the requested authzid")]
