@@ -271,3 +271,41 @@ def test_event_validation() -> None:
     with pytest.raises(LocalProtocolError):
         pop3.Capability(name="A B")
     assert "hidden" in repr(pop3.Pass(password="x")) and "x" not in repr(pop3.Pass(password="x"))[5:]
+
+
+printable = st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=40)
+numbers = st.integers(min_value=1, max_value=2**32 - 1)
+commands = st.one_of(
+    printable.map(lambda name: pop3.User(name=name)),
+    st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60).map(
+        lambda password: pop3.Pass(password=password)),
+    st.builds(lambda name, digest: pop3.Apop(name=name, digest=digest), printable,
+              st.text(alphabet="0123456789abcdef", min_size=32, max_size=32)),
+    st.builds(lambda mech, data: pop3.Auth(mechanism=mech, initial_response=data),
+              st.sampled_from(["PLAIN", "SCRAM-SHA-1", "X-TEST_1"]), st.none() | st.binary(max_size=100)),
+    numbers.map(lambda n: pop3.Retr(message_number=n)), numbers.map(lambda n: pop3.Dele(message_number=n)),
+    st.builds(lambda n, lines: pop3.Top(message_number=n, lines=lines), numbers,
+              st.integers(min_value=0, max_value=2**32 - 1)),
+    (st.none() | numbers).map(lambda n: pop3.List(message_number=n)),
+    (st.none() | numbers).map(lambda n: pop3.Uidl(message_number=n)),
+)
+
+
+@given(commands)
+def test_generated_commands_round_trip(command: pop3.Command) -> None:
+    data = write_command(command)
+    limits = DEFAULT_LIMITS.clone(max_pop3_line=4096)
+    assert maybe_read_command(ReceiveBuffer(data), limits) == command
+
+
+@given(st.builds(lambda n, size: pop3.ScanListing(message_number=n, size=size), numbers,
+                 st.integers(min_value=0, max_value=2**32 - 1))
+       | st.builds(lambda n, uid: pop3.UniqueIdListing(message_number=n, unique_id=uid), numbers, printable)
+       | st.builds(lambda name, args: pop3.Capability(name=name.upper(), arguments=tuple(args)),
+                   printable.filter(lambda t: not t.startswith(".") and "/" not in t),
+                   st.lists(printable, max_size=3)))
+def test_generated_listing_lines_round_trip(entry: pop3.ScanListing | pop3.UniqueIdListing | pop3.Capability
+                                            ) -> None:
+    kind: type[pop3.Command] = (pop3.List if isinstance(entry, pop3.ScanListing)
+                                else pop3.Uidl if isinstance(entry, pop3.UniqueIdListing) else pop3.Capa)
+    assert maybe_read_listing_line(ReceiveBuffer(write_response(entry)), DEFAULT_LIMITS, kind) == entry
