@@ -125,10 +125,12 @@ def test_path_parser_only_documented_errors(text: str) -> None:
         assert keyword == keyword.upper()
 
 
-@given(st.from_regex(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,20}@[a-z0-9]{1,10}(\.[a-z0-9]{1,10}){0,3}", fullmatch=True))
+@given(st.builds(lambda local, labels: ".".join(local) + "@" + ".".join(labels),
+                 st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~-",
+                                  min_size=1, max_size=6), min_size=1, max_size=3),
+                 st.lists(st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=6),
+                          min_size=1, max_size=4)))
 def test_generated_mailboxes_roundtrip(mailbox: str) -> None:
-    if ".." in mailbox or mailbox.startswith(".") or ".@" in mailbox:
-        return
     assert parse_mail(f"FROM:<{mailbox}>") == Mail(reverse_path=mailbox)
     assert smtp.Mail(reverse_path=mailbox).reverse_path == mailbox
 

@@ -109,10 +109,18 @@ def test_reply_roundtrip(code: int, lines: list[str], detail: tuple[int, int] | 
         assert parsed.enhanced == enhanced
 
 
-MAILBOX = st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,5}){0,2}@[a-z0-9]{1,10}(\.[a-z]{2,5}){1,2}", fullmatch=True)
-PARAMS = st.lists(st.tuples(st.from_regex(r"X-[A-Z0-9]{1,8}", fullmatch=True),
-                            st.one_of(st.none(), st.from_regex(r"[!-<>-~]{1,12}", fullmatch=True))),
-                  max_size=3, unique_by=lambda p: p[0])
+_ATOM = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+-/=?^_`{|}~", min_size=1, max_size=8)
+_LABEL = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=8)
+MAILBOX = st.builds(
+    lambda local, labels: ".".join(local) + "@" + ".".join(labels),
+    st.lists(_ATOM, min_size=1, max_size=3), st.lists(_LABEL, min_size=1, max_size=3),
+)
+_VALUE = st.text(alphabet=[chr(c) for c in range(0x21, 0x7F) if c != 0x3D], min_size=1, max_size=12)
+PARAMS = st.lists(
+    st.tuples(st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", min_size=1, max_size=8).map(lambda k: "X-" + k),
+              st.one_of(st.none(), _VALUE)),
+    max_size=3, unique_by=lambda p: p[0],
+)
 
 
 @given(path=st.one_of(st.just(""), MAILBOX), params=PARAMS)
