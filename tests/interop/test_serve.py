@@ -130,3 +130,32 @@ def test_acknowledged_mail_survives_sigkill(processes: ProcessManager, interop_d
     print(f"crash test: {len(acknowledged)} acknowledged, {len(counts)} delivered, duplicates {duplicates}")
     assert sum(v - 1 for v in duplicates.values()) <= 1, duplicates
     assert restarted.alive()
+
+
+def test_rfcmail_send_through_submission_and_by_file(processes: ProcessManager, interop_dir: Path) -> None:
+    data = interop_dir / "data"
+    _process, smtp_port, submission_port = start_serve(processes, data, "--user", "erin:pw")
+    built = processes.run([
+        sys.executable, "-m", "rfcmail", "send", "--server", f"localhost:{submission_port}",
+        "--tls", "require-starttls", "--cafile", str(data / "tls" / "cert.pem"),
+        "--user", "erin", "--password", "pw", "--from", "erin@example.test", "--to", "erin@example.test",
+        "--subject", "Grüße", "--body", "built by rfcmail send",
+    ])
+    assert b"erin@example.test: accepted: 250" in built.stdout
+    message = interop_dir / "big.eml"
+    message.write_bytes(b"Subject: a file\r\n\r\n" + b"line of a large message\r\n" * 100_000)
+    sent = processes.run([
+        sys.executable, "-m", "rfcmail", "send", str(message), "--server", f"127.0.0.1:{smtp_port}",
+        "--tls", "none", "--from", "x@remote.test", "--to", "erin@example.test",
+    ])
+    assert b"accepted" in sent.stdout
+    wait_until(lambda: len(maildir(data, "erin")) == 2, what="both messages delivered")
+    stored = b"".join(maildir(data, "erin"))
+    assert b"built by rfcmail send" in stored and b"=?utf-8?" in stored.lower()
+    assert stored.count(b"line of a large message\r\n") == 100_000
+    refused = processes.run([
+        sys.executable, "-m", "rfcmail", "send", "--server", f"localhost:{submission_port}",
+        "--tls", "require-starttls", "--cafile", str(data / "tls" / "cert.pem"),
+        "--from", "erin@example.test", "--to", "erin@example.test", "--body", "no auth",
+    ], check=False)
+    assert refused.returncode != 0  # submission without AUTH: 530
