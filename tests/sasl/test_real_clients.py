@@ -27,11 +27,14 @@ from rfcmail.sasl import (
     InMemoryCredentialStore,
     ServerExchange,
     Success,
+    create_client,
     create_server,
     server_mechanisms,
 )
 from tests.interop.conftest import TLSMaterial, interop_dir, processes, tls_material
 from tests.interop.framework import ProcessManager, require_program
+
+from . import run_exchange
 
 pytestmark = pytest.mark.interop
 
@@ -274,3 +277,53 @@ def test_msmtp_external_with_a_tls_client_certificate(processes: ProcessManager,
     else:
         assert code != 0
         assert server.results == [Failure(reason="not authorized to act as the requested authzid")]
+
+
+def _handshake(tls: TLSMaterial, maximum: ssl.TLSVersion) -> tuple[ssl.SSLObject, ssl.SSLObject]:
+    """A real TLS handshake between two in-memory endpoints."""
+    server_context_ = server_context(tls)
+    server_context_.maximum_version = maximum
+    client_context = ssl.create_default_context(cafile=str(tls.ca))
+    client_context.maximum_version = maximum
+    to_server, to_client = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client_out, server_out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    client = client_context.wrap_bio(to_client, client_out, server_hostname="localhost")
+    server = server_context_.wrap_bio(to_server, server_out, server_side=True)
+    done = {"client": False, "server": False}
+    for _ in range(20):
+        for name, endpoint in (("client", client), ("server", server)):
+            if not done[name]:
+                try:
+                    endpoint.do_handshake()
+                    done[name] = True
+                except ssl.SSLWantReadError:
+                    pass
+        to_server.write(client_out.read())
+        to_client.write(server_out.read())
+        if all(done.values()):
+            return client, server
+    raise AssertionError("TLS handshake did not finish")
+
+
+def test_scram_plus_over_real_tls12_tls_unique(tls_material: TLSMaterial) -> None:
+    """RFC 5802 section 6 with RFC 5929 tls-unique taken from both ends of a real TLS 1.2 session."""
+    client_tls, server_tls = _handshake(tls_material, ssl.TLSVersion.TLSv1_2)
+    client_data, server_data = client_tls.get_channel_binding("tls-unique"), server_tls.get_channel_binding("tls-unique")
+    assert client_data and client_data == server_data
+    client = create_client("SCRAM-SHA-256-PLUS", username="alice", password="secret",
+                           channel_binding=ChannelBinding(type="tls-unique", data=client_data))
+    server = create_server("SCRAM-SHA-256-PLUS", STORE,
+                           channel_binding=ChannelBinding(type="tls-unique", data=server_data))
+    result, _ = run_exchange(client, server)
+    assert isinstance(result, Success) and result.authcid == "alice"
+    assert client.complete
+
+    # Another TLS session has other binding data: a man in the middle relaying SCRAM is caught.
+    other_client, _ = _handshake(tls_material, ssl.TLSVersion.TLSv1_2)
+    other_data = other_client.get_channel_binding("tls-unique")
+    assert other_data and other_data != server_data
+    client = create_client("SCRAM-SHA-256-PLUS", username="alice", password="secret",
+                           channel_binding=ChannelBinding(type="tls-unique", data=other_data))
+    server = create_server("SCRAM-SHA-256-PLUS", STORE,
+                           channel_binding=ChannelBinding(type="tls-unique", data=server_data))
+    assert run_exchange(client, server)[0] == Failure(reason="channel-bindings-dont-match")

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rfcmail.sasl import (
+    DEFAULT_MAX_RESPONSE_SIZE,
     PASSWORD_MECHANISMS,
     TOKEN_MECHANISMS,
     ChannelBinding,
@@ -141,3 +142,14 @@ def test_clients_bound_the_number_of_challenges(name: str, challenges: list[byte
             answered += 1
         raise SASLError("all challenges answered")
     assert answered <= 3
+
+
+@pytest.mark.parametrize("name", SERVER_NAMES)
+@pytest.mark.parametrize("size", [DEFAULT_MAX_RESPONSE_SIZE - 1, DEFAULT_MAX_RESPONSE_SIZE, DEFAULT_MAX_RESPONSE_SIZE + 1])
+def test_default_max_response_size_boundary(name: str, size: int) -> None:
+    """Every server mechanism looks at 8192 octets at most, by default (N-1, N, N+1)."""
+    step = _server(name).start(b"x" * size)
+    over = isinstance(step, Failure) and "max_response_size" in step.reason
+    assert over is (size > DEFAULT_MAX_RESPONSE_SIZE)
+    if over:
+        assert isinstance(step, Failure) and step.malformed

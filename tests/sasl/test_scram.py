@@ -549,6 +549,15 @@ def test_salted_password_cache_skips_pbkdf2_the_second_time() -> None:
     assert calls["hi"] == 1 and len(cache) == 1
 
 
+@pytest.mark.parametrize(("entries", "kept"), [(1, 1), (2, 2), (3, 2)])
+def test_salted_password_cache_max_entries_boundary(entries: int, kept: int) -> None:
+    cache = SaltedPasswordCache(max_entries=2)
+    digest, _ = counting_hash("sha1")
+    for salt in range(entries):
+        cache.salted_password(digest, b"pw", bytes([salt]), 10)
+    assert len(cache) == kept
+
+
 def test_salted_password_cache_is_bounded() -> None:
     cache = SaltedPasswordCache(max_entries=2)
     digest, calls = counting_hash("sha1")
