@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from rfcmail.errors import LocalProtocolError
+from rfcmail.errors import LocalProtocolError, RemoteProtocolError
 from rfcmail.message import (
     SMTPUTF8,
+    STRICT,
+    BareCRorLF,
+    EightBitInBody,
+    NulByte,
     InvalidBase64Character,
     InvalidQuotedPrintable,
     Message,
@@ -262,6 +266,29 @@ def test_odd_charsets() -> None:
     assert ascii_8bit.get_content() == "8-bit bytes \ufffd\ufffd in a us-ascii part"
     assert [type(d) for d in ascii_8bit.defects] == [UndecodableBytes]
     assert cp1252.get_content() == "Smart quotes \u201chere\u201d"
+
+
+@pytest.mark.parametrize(
+    ("data", "defects"),
+    [
+        (b"\r\ncaf\xc3\xa9", [EightBitInBody]),
+        (b"Content-Transfer-Encoding: 8bit\r\n\r\ncaf\xc3\xa9", []),
+        (b"\r\na\x00b", [NulByte]),
+        (b"Content-Transfer-Encoding: binary\r\n\r\na\x00b", []),
+        (b"\r\na\rb", [BareCRorLF]),
+    ],
+)
+def test_body_defects_found_when_decoding(data: bytes, defects: list[type]) -> None:
+    part = parse(b"Content-Type: application/octet-stream\r\n" + data)
+    assert part.defects == []
+    part.get_content()
+    assert [type(d) for d in part.defects] == defects
+
+
+def test_strict_policy_raises_on_lazily_found_defects() -> None:
+    message = parse(b"Content-Transfer-Encoding: base64\r\n\r\nQUJ*D", policy=STRICT)
+    with pytest.raises(RemoteProtocolError, match="InvalidBase64Character"):
+        message.get_content()
 
 
 def test_multipart_get_content_is_its_raw_body() -> None:

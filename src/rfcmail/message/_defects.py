@@ -20,6 +20,7 @@ __all__ = [
     "BareCRorLF",
     "Defect",
     "DuplicateSingletonHeader",
+    "EightBitInBody",
     "EightBitInHeader",
     "InvalidAddress",
     "InvalidBase64Character",
@@ -95,6 +96,11 @@ class NulByte(Defect):
 @dataclass(frozen=True, slots=True)
 class EightBitInHeader(Defect):
     """Octets above 127 in a header field that are not valid UTF-8 (RFC 5322 section 2.2, RFC 6532)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EightBitInBody(Defect):
+    """Octets above 127 in a body declared 7bit, the default (RFC 2045 sections 2.7 and 6.1)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from ._charsets import decode_text
 from ._decode import decode_transfer_encoding, make_decoder
-from ._defects import Defect, LimitDefect
+from ._defects import BareCRorLF, Defect, EightBitInBody, LimitDefect, NulByte
 from ._policy import DEFAULT, Policy
 from ._source import BytesSource, Source
 
@@ -40,6 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["HeaderField", "Message", "Part"]
 
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
+_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
+_BARE_CR = re.compile(rb"\r(?!\n)")
 _FIELD_NAME = re.compile(r"[\x21-\x39\x3b-\x7e]+")
 
 KIND_LEAF = 0
@@ -505,7 +507,17 @@ class Part:
     def get_payload_bytes(self) -> bytes:
         """The body with its Content-Transfer-Encoding removed (base64, quoted-printable)."""
         found: list[Defect] = []
-        data = decode_transfer_encoding(self.raw_body, self.content_transfer_encoding, found)
+        encoding = self.content_transfer_encoding
+        raw = self.raw_body
+        if encoding in ("7bit", "8bit"):
+            # RFC 2045 section 2.7/2.8: 7bit and 8bit data have no NUL and no bare CR.
+            if encoding == "7bit" and _EIGHT_BIT.search(raw):
+                found.append(EightBitInBody("8-bit octets in a 7bit body"))
+            if b"\0" in raw:
+                found.append(NulByte("NUL in a 7bit or 8bit body"))
+            if b"\r" in raw and _BARE_CR.search(raw):
+                found.append(BareCRorLF("bare CR in the body"))
+        data = decode_transfer_encoding(raw, encoding, found)
         self._note(found)
         return data
 

@@ -52,7 +52,18 @@ from ._defects import (
     StartBoundaryNotFound,
     TruncatedMessage,
 )
-from ._model import KIND_LEAF, KIND_MESSAGE, KIND_MULTIPART, HeaderField, Message, Part, _Context, record
+from ._model import (
+    _BARE_CR,
+    _EIGHT_BIT,
+    KIND_LEAF,
+    KIND_MESSAGE,
+    KIND_MULTIPART,
+    HeaderField,
+    Message,
+    Part,
+    _Context,
+    record,
+)
 from ._policy import DEFAULT, Policy
 from ._source import BytesSource, FileSource, Source, SpoolFactory, SpoolingStore
 
@@ -63,8 +74,6 @@ __all__ = ["Parser", "parse"]
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
 _LONG_LINE = re.compile(rb"[^\r\n]{999}")
-_EIGHT_BIT = re.compile(rb"[\x80-\xff]")
-_BARE_CR = re.compile(rb"\r(?!\n)")
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _CONTENT_TYPE = re.compile(rb"[ \t\r\n]*(" + _TOKEN + rb")[ \t]*/[ \t]*(" + _TOKEN + rb")[ \t\r\n]*(?:[;(]|\Z)")
 _BOUNDARY = re.compile(rb';[ \t\r\n]*boundary[ \t\r\n]*=[ \t\r\n]*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]+))', re.IGNORECASE)
