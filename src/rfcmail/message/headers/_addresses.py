@@ -148,8 +148,30 @@ def _quote_local_part(local_part: str) -> str:
 
 # --- parsing -----------------------------------------------------------------
 
-# A candidate addr-spec in text that did not parse (SECURITY.md A4.2).
-_CANDIDATE_RE = re.compile(r"([^\s<>()\[\]\",;:@\\]+)@([^\s<>()\[\]\",;:@\\]+)")
+# Runs of text that may hold a candidate addr-spec (SECURITY.md A4.2).
+_CANDIDATE_RUN_RE = re.compile(r"[^\s<>()\[\]\",;:\\]+")
+
+
+def _candidate_pairs(text: str) -> list[tuple[str, str]]:
+    """Each ``local@domain`` that appears in ``text``, in order.
+
+    Written with runs and a split rather than one regex like
+    ``[^@]+@[^@]+``: that regex backtracks from every start position of a
+    long run without "@", which is quadratic (SECURITY.md A4.5).
+    """
+    pairs: list[tuple[str, str]] = []
+    for run in _CANDIDATE_RUN_RE.findall(text):
+        if "@" not in run:
+            continue
+        parts = run.split("@")
+        index = 0
+        while index + 1 < len(parts):
+            if parts[index] and parts[index + 1]:
+                pairs.append((parts[index], parts[index + 1]))
+                index += 2
+            else:
+                index += 1
+    return pairs
 _AMBIGUOUS_HINT = "550 5.6.0 Ambiguous or invalid address in a header field"
 
 
@@ -162,10 +184,10 @@ def _join_words(tokens: list[Token]) -> str:
     out: list[str] = []
     previous_end = -1
     for token in tokens:
-        if out and token.start > previous_end:
+        if out and token[2] > previous_end:
             out.append(" ")
-        out.append(token.value)
-        previous_end = token.end
+        out.append(token[1])
+        previous_end = token[3]
     return "".join(out)
 
 
@@ -176,18 +198,18 @@ def _display_name(tokens: list[Token], defects: list[Defect]) -> str:
     previous_end = -1
     for token in tokens:
         gap = " " if segments or run else ""
-        if token.start <= previous_end:
+        if token[2] <= previous_end:
             gap = ""
-        previous_end = token.end
-        if token.kind == QUOTED:
+        previous_end = token[3]
+        if token[0] == QUOTED:
             if run:
                 segments.append(decode_encoded_words("".join(run), defects=defects))
                 run = []
             segments.append(gap)
-            segments.append(sanitize(fix_surrogates(token.value, defects), defects))
+            segments.append(sanitize(fix_surrogates(token[1], defects), defects))
         else:
             run.append(gap)
-            run.append(token.value)
+            run.append(token[1])
     if run:
         segments.append(decode_encoded_words("".join(run), defects=defects))
     return "".join(segments)
@@ -195,7 +217,7 @@ def _display_name(tokens: list[Token], defects: list[Defect]) -> str:
 
 def _addr_spec(tokens: list[Token], defects: list[Defect]) -> tuple[str, str]:
     """Parse ``local-part "@" domain`` from tokens (RFC 5322 3.4.1 and 4.4)."""
-    ats = [i for i, t in enumerate(tokens) if t.kind == SPECIAL and t.value == "@"]
+    ats = [i for i, t in enumerate(tokens) if t[0] == SPECIAL and t[1] == "@"]
     if len(ats) != 1:
         raise _AddrSpecError
     at = ats[0]
@@ -204,15 +226,15 @@ def _addr_spec(tokens: list[Token], defects: list[Defect]) -> tuple[str, str]:
         raise _AddrSpecError
     obsolete = False
     local = _dotted(local_tokens, (ATOM, QUOTED))
-    if len(local_tokens) > 1 and any(t.kind == QUOTED for t in local_tokens):
+    if len(local_tokens) > 1 and any(t[0] == QUOTED for t in local_tokens):
         obsolete = True  # obs-local-part: word *("." word)
-    if len(domain_tokens) == 1 and domain_tokens[0].kind == DOMAIN_LITERAL:
-        domain = domain_tokens[0].value
+    if len(domain_tokens) == 1 and domain_tokens[0][0] == DOMAIN_LITERAL:
+        domain = domain_tokens[0][1]
     else:
         domain = _dotted(domain_tokens, (ATOM,))
     for part in (local_tokens, domain_tokens):
         for before, after in zip(part, part[1:]):
-            if after.start > before.end:
+            if after[2] > before[3]:
                 obsolete = True  # CFWS inside a dot-atom: obs-local-part / obs-domain
     if obsolete:
         defects.append(ObsoleteSyntax(f"obsolete addr-spec syntax in {local}@{domain}"))
@@ -225,10 +247,10 @@ def _dotted(tokens: list[Token], kinds: tuple[str, ...]) -> str:
     expect_word = True
     for token in tokens:
         if expect_word:
-            if token.kind not in kinds:
+            if token[0] not in kinds:
                 raise _AddrSpecError
-            pieces.append(token.value)
-        elif token.kind != SPECIAL or token.value != ".":
+            pieces.append(token[1])
+        elif token[0] != SPECIAL or token[1] != ".":
             raise _AddrSpecError
         else:
             pieces.append(".")
@@ -242,9 +264,9 @@ def _is_phrase(tokens: list[Token], defects: list[Defect]) -> bool:
     """True when the tokens are a phrase (``1*word``, or obs-phrase with dots)."""
     dots = False
     for token in tokens:
-        if token.kind in (ATOM, QUOTED):
+        if token[0] in (ATOM, QUOTED):
             continue
-        if token.kind == SPECIAL and token.value == ".":
+        if token[0] == SPECIAL and token[1] == ".":
             dots = True
             continue
         return False
@@ -260,34 +282,50 @@ class _Parser:
         self.text = text
         self.defects = defects
         self.tokens = tokenize(text, defects)
+        self.last_reported: Defect | None = None
 
     def candidates(self, tokens: list[Token], why: str) -> list[Address]:
         """Every addr-spec-looking string in the tokens' source text (A4.2)."""
         if not tokens:
             return []
-        raw = self.text[tokens[0].start : tokens[-1].end]
+        raw = self.text[tokens[0][2] : tokens[-1][3]]
         found = [
-            Address(local_part=fix_surrogates(m.group(1), None), domain=fix_surrogates(m.group(2), None))
-            for m in _CANDIDATE_RE.finditer(raw)
+            Address(local_part=fix_surrogates(local, None), domain=fix_surrogates(domain, None))
+            for local, domain in _candidate_pairs(raw)
         ]
         shown = raw if len(raw) <= 200 else raw[:200] + "..."
         if found:
-            self.defects.append(
-                InvalidAddress(f"{why} in {shown!r}; candidates: {', '.join(a.addr_spec for a in found)}")
-            )
+            listed = ", ".join(a.addr_spec for a in found[:20]) + (", ..." if len(found) > 20 else "")
+            self.report(InvalidAddress, f"{why} in {shown!r}; candidates: {listed}")
         else:
-            self.defects.append(InvalidAddress(f"{why} in {shown!r}; no address found"))
+            self.report(InvalidAddress, f"{why} in {shown!r}; no address found")
         return found
+
+    def report(self, kind: type[Defect], detail: str) -> None:
+        """Append a defect unless it repeats the last one (runs of the same junk).
+
+        A megabyte of ``;;;;`` or ``a,a,a,`` then costs one defect, not a
+        million (SECURITY.md A4.5).
+        """
+        last = self.last_reported
+        if last is not None and self.defects and self.defects[-1] is last:
+            if type(last) is kind and last.detail == detail:
+                return
+        self.last_reported = kind(detail)
+        self.defects.append(self.last_reported)
 
     def mailbox(self, tokens: list[Token]) -> list[Address]:
         """Parse one list element: ``name-addr / addr-spec``, or candidates."""
         defects = self.defects
         if not tokens:
-            defects.append(ObsoleteSyntax("empty element in an address list (obs-addr-list)"))
+            self.report(ObsoleteSyntax, "empty element in an address list (obs-addr-list)")
             return []
-        if any(t.kind == BROKEN for t in tokens):
+        if any(t[0] == BROKEN for t in tokens):
             return self.candidates(tokens, "unterminated comment, quoted string or stray character")
-        opens = [i for i, t in enumerate(tokens) if t.kind == SPECIAL and t.value == "<"]
+        opens = [i for i, t in enumerate(tokens) if t[0] == SPECIAL and t[1] == "<"]
+        if not opens and not any(t[0] == SPECIAL and t[1] == "@" for t in tokens):
+            self.report(InvalidAddress, "an element without '@' or '<' is not an address")
+            return []
         if not opens:
             try:
                 local, domain = _addr_spec(tokens, defects)
@@ -297,7 +335,7 @@ class _Parser:
         if len(opens) > 1:
             return self.candidates(tokens, "more than one '<'")
         lt = opens[0]
-        closes = [i for i, t in enumerate(tokens) if t.kind == SPECIAL and t.value == ">"]
+        closes = [i for i, t in enumerate(tokens) if t[0] == SPECIAL and t[1] == ">"]
         if not closes or closes[0] < lt:
             if closes:
                 return self.candidates(tokens, "'>' before '<'")
@@ -311,8 +349,8 @@ class _Parser:
         if not _is_phrase(phrase, defects):
             return self.candidates(tokens, "a display name that is not a phrase")
         inner = tokens[lt + 1 : gt]
-        if inner and inner[0].kind == SPECIAL and inner[0].value == "@":
-            colons = [i for i, t in enumerate(inner) if t.kind == SPECIAL and t.value == ":"]
+        if inner and inner[0][0] == SPECIAL and inner[0][1] == "@":
+            colons = [i for i, t in enumerate(inner) if t[0] == SPECIAL and t[1] == ":"]
             if not colons:
                 return self.candidates(tokens, "a route without ':'")
             defects.append(ObsoleteSyntax("source route in an angle-addr dropped (obs-route)"))
@@ -351,8 +389,8 @@ class _Parser:
             stop = ""
             while end < count:
                 token = tokens[end]
-                if token.kind == SPECIAL:
-                    value = token.value
+                if token[0] == SPECIAL:
+                    value = token[1]
                     if value == "<":
                         in_angle = True
                     elif value == ">":
@@ -366,7 +404,10 @@ class _Parser:
                 group_name = element
                 members = []
             elif stop == ":":
-                members.extend(self.candidates(element + [tokens[end]], "':' inside a group"))
+                if element:
+                    members.extend(self.candidates(element + [tokens[end]], "':' inside a group"))
+                else:
+                    self.report(InvalidAddress, "':' inside a group")
             elif group_name is not None:
                 # An empty group ("name:;") is valid; other empty elements are obsolete.
                 if element or not (previous_stop == ":" and stop in (";", "")):
@@ -375,7 +416,10 @@ class _Parser:
                     result.extend(self._finish_group(group_name, members))
                     group_name = None
             elif stop == ";":
-                result.extend(self.candidates(element + [tokens[end]], "';' outside a group"))
+                if element:
+                    result.extend(self.candidates(element + [tokens[end]], "';' outside a group"))
+                else:
+                    self.report(InvalidAddress, "';' outside a group")
             elif element or previous_stop != ";":
                 result.extend(self.mailbox(element))
             if stop == "":
@@ -408,11 +452,8 @@ def _check_display_name(address: Address, defects: list[Defect]) -> None:
     shown = address.display_name
     if "@" not in shown:
         return
-    for match in _CANDIDATE_RE.finditer(shown):
-        if (
-            match.group(1) != address.local_part
-            or match.group(2).lower() != address.domain.lower()
-        ):
+    for local, domain in _candidate_pairs(shown):
+        if local != address.local_part or domain.lower() != address.domain.lower():
             defects.append(
                 InvalidAddress(
                     f"display name {shown!r} looks like an address other than {address.addr_spec}"

@@ -26,22 +26,23 @@ _WHITESPACE_RE = re.compile(r"[ \t\r\n]+")
 
 def _id_from_tokens(tokens: list[Token], raw: str, defects: list[Defect]) -> str | None:
     """``id-left "@" id-right`` from tokens; the raw text is the fallback."""
-    ats = [i for i, t in enumerate(tokens) if t.kind == SPECIAL and t.value == "@"]
-    if len(ats) == 1 and not any(t.kind == BROKEN for t in tokens):
+    ats = [i for i, t in enumerate(tokens) if t[0] == SPECIAL and t[1] == "@"]
+    if len(ats) == 1 and not any(t[0] == BROKEN for t in tokens):
         left, right = tokens[: ats[0]], tokens[ats[0] + 1 :]
         try:
             local = _dotted(left, (ATOM, QUOTED))
-            if len(right) == 1 and right[0].kind == DOMAIN_LITERAL:
-                domain = right[0].value
+            if len(right) == 1 and right[0][0] == DOMAIN_LITERAL:
+                domain = right[0][1]
             else:
                 domain = _dotted(right, (ATOM,))
         except _AddrSpecError:
             pass
         else:
-            gaps = any(b.start > a.end for part in (left, right) for a, b in zip(part, part[1:]))
-            if gaps or any(t.kind == QUOTED for t in left):
-                defects.append(ObsoleteSyntax(f"obsolete msg-id syntax in {raw.strip()!r}"))
-            return f"<{fix_surrogates(_quote_local_part(local), defects)}@{fix_surrogates(domain, defects)}>"
+            left_text = _quote_local_part(local)
+            # CFWS anywhere inside the brackets, or a quoted id-left, is obs-id-left/obs-id-right.
+            if raw != f"{left_text}@{domain}" or any(t[0] == QUOTED for t in left):
+                defects.append(ObsoleteSyntax(f"obsolete msg-id syntax in {raw.strip()[:200]!r}"))
+            return f"<{fix_surrogates(left_text, defects)}@{fix_surrogates(domain, defects)}>"
     compact = _WHITESPACE_RE.sub("", raw)
     if not compact:
         defects.append(InvalidMessageId("empty msg-id '<>'"))
@@ -59,19 +60,19 @@ def _scan(value: str, defects: list[Defect], *, single: bool) -> list[str]:
     count = len(tokens)
     while index < count:
         token = tokens[index]
-        if token.kind == SPECIAL and token.value == "<":
+        if token[0] == SPECIAL and token[1] == "<":
             end = index + 1
-            while end < count and not (tokens[end].kind == SPECIAL and tokens[end].value in "<>"):
+            while end < count and not (tokens[end][0] == SPECIAL and tokens[end][1] in "<>"):
                 end += 1
             inner = tokens[index + 1 : end]
-            if end < count and tokens[end].value == ">":
-                raw_end = tokens[end].start
+            if end < count and tokens[end][1] == ">":
+                raw_end = tokens[end][2]
                 index = end + 1
             else:
                 defects.append(InvalidMessageId("msg-id without its closing '>'"))
-                raw_end = inner[-1].end if inner else token.end
+                raw_end = inner[-1][3] if inner else token[3]
                 index = end
-            found = _id_from_tokens(inner, text[token.end : raw_end], defects)
+            found = _id_from_tokens(inner, text[token[3] : raw_end], defects)
             if found is not None:
                 ids.append(found)
         else:
@@ -80,16 +81,16 @@ def _scan(value: str, defects: list[Defect], *, single: bool) -> list[str]:
     if outside:
         if single and not ids:
             # No angle brackets at all: "left@right" alone.
-            raw = text[outside[0].start : outside[-1].end]
+            raw = text[outside[0][2] : outside[-1][3]]
             found = _id_from_tokens(outside, raw, defects)
             if found is not None and not any(isinstance(d, InvalidMessageId) for d in defects[-1:]):
                 defects.append(InvalidMessageId("msg-id without angle brackets"))
             return [found] if found is not None else []
-        words = [t for t in outside if t.kind in (ATOM, QUOTED) or (t.kind == SPECIAL and t.value == ".")]
+        words = [t for t in outside if t[0] in (ATOM, QUOTED) or (t[0] == SPECIAL and t[1] == ".")]
         if len(words) == len(outside) and not single:
             defects.append(ObsoleteSyntax("phrase between msg-ids (RFC 822) ignored"))
         else:
-            shown = " ".join(t.value for t in outside)[:200]
+            shown = " ".join(t[1] for t in outside)[:200]
             defects.append(InvalidMessageId(f"text outside msg-ids ignored: {shown!r}"))
     return ids
 

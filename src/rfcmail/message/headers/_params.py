@@ -374,7 +374,8 @@ def parse_content_transfer_encoding(value: str, *, defects: list[Defect] | None 
 _ATTRIBUTE_SAFE = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$&+-.^_`|~"
 )
-_SECTION_LENGTH = 60
+# A piece plus "; " fits a 78-character folded line.
+_PIECE_LENGTH = 74
 
 
 def _percent_encode(value: str) -> str:
@@ -415,22 +416,21 @@ def format_parameters(params: Mapping[str, str] | Iterable[tuple[str, str]], *, 
                 pieces.append(f'; {name}="{escaped}"')
             continue
         encoded = _percent_encode(value)
-        if len(encoded) <= _SECTION_LENGTH:
+        if len(f"{name}*=utf-8''{encoded}") <= _PIECE_LENGTH:
             pieces.append(f"; {name}*=utf-8''{encoded}")
             continue
-        sections: list[str] = []
         start = 0
+        number = 0
         while start < len(encoded):
-            end = min(start + _SECTION_LENGTH, len(encoded))
+            prefix = f"{name}*{number}*=" + ("utf-8''" if number == 0 else "")
+            end = min(start + max(_PIECE_LENGTH - len(prefix), 12), len(encoded))
             # Never split a %XX triple.
             if end < len(encoded):
                 percent = encoded.rfind("%", end - 2, end)
                 if percent >= 0:
                     end = percent
-            sections.append(encoded[start:end])
+            pieces.append(f"; {prefix}{encoded[start:end]}")
             start = end
-        for number, section in enumerate(sections):
-            prefix = "utf-8''" if number == 0 else ""
-            pieces.append(f"; {name}*{number}*={prefix}{section}")
+            number += 1
     return "".join(pieces)
 

@@ -16,8 +16,6 @@ parenthesis.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
-
 from .._defects import (
     BareCRorLF,
     Defect,
@@ -49,23 +47,17 @@ SPECIAL = "S"
 BROKEN = "X"
 
 
-class Token(NamedTuple):
-    """One lexical token of a structured field body.
+Token = tuple[str, str, int, int]
+"""One lexical token of a structured field body: ``(kind, value, start, end)``.
 
-    Attributes:
-        kind: ATOM, QUOTED (value is the unescaped content), DOMAIN_LITERAL
-            (value includes the brackets), SPECIAL (value is the character)
-            or BROKEN (an unterminated comment, quoted string or literal, a
-            stray ``)`` or ``\\``, or control characters).
-        value: the token's semantic text.
-        start: offset of its first character in the lexed string.
-        end: offset just past its last character.
-    """
-
-    kind: str
-    value: str
-    start: int
-    end: int
+``kind`` is ATOM, QUOTED (value is the unescaped content), DOMAIN_LITERAL
+(value includes the brackets), SPECIAL (value is the character) or BROKEN
+(an unterminated comment, quoted string or literal, a stray ``)`` or
+``\\``, or control characters); ``start`` and ``end`` are offsets in the
+lexed string. Plain tuples, not a NamedTuple: a megabyte of header makes
+hundreds of thousands of them, and a NamedTuple costs several times more to
+build (SECURITY.md A4.5).
+"""
 
 
 # RFC 5322 section 2.2.3: unfolding removes each CRLF immediately followed by
@@ -172,10 +164,10 @@ def tokenize(text: str, defects: list[Defect] | None = None) -> list[Token]:
             value = match.group()
             if not saw_surrogate and _SURROGATE_RE.search(value):
                 saw_surrogate = True
-            append(Token(ATOM, value, pos, match.end()))
+            append((ATOM, value, pos, match.end()))
             pos = match.end()
         elif char in _SPECIALS:
-            append(Token(SPECIAL, char, pos, pos + 1))
+            append((SPECIAL, char, pos, pos + 1))
             pos += 1
         elif char == '"':
             match = _QUOTED_RE.match(text, pos)
@@ -184,28 +176,28 @@ def tokenize(text: str, defects: list[Defect] | None = None) -> list[Token]:
             if "\\" in content:
                 content = _QUOTED_PAIR_RE.sub(r"\1", content)
             if match.group(2) is None:
-                append(Token(BROKEN, content, pos, match.end()))
+                append((BROKEN, content, pos, match.end()))
             else:
-                append(Token(QUOTED, content, pos, match.end()))
+                append((QUOTED, content, pos, match.end()))
             pos = match.end()
         elif char == "(":
             end, closed = skip_comment(text, pos)
             if not closed:
-                append(Token(BROKEN, text[pos:end], pos, end))
+                append((BROKEN, text[pos:end], pos, end))
             pos = end
         elif char == "[":
             match = _LITERAL_RE.match(text, pos)
             assert match is not None
             if match.group(2) is None:
-                append(Token(BROKEN, match.group(), pos, match.end()))
+                append((BROKEN, match.group(), pos, match.end()))
             else:
-                append(Token(DOMAIN_LITERAL, match.group(), pos, match.end()))
+                append((DOMAIN_LITERAL, match.group(), pos, match.end()))
             pos = match.end()
         else:
             # A stray ")", "]", "\", or control characters.
             match = _CONTROL_RUN_RE.match(text, pos)
             end = match.end() if match is not None else pos + 1
-            append(Token(BROKEN, text[pos:end], pos, end))
+            append((BROKEN, text[pos:end], pos, end))
             pos = end
     if saw_surrogate and defects is not None:
         defects.append(EightBitInHeader("8-bit bytes that are not UTF-8 in a structured field"))
