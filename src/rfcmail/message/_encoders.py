@@ -294,25 +294,21 @@ def choose_transfer_encoding(data: bytes, *, text: bool, policy: Policy) -> str:
             ``allow_binary`` permits "binary" (RFC 3030 BINARYMIME).
 
     Returns:
-        ``"7bit"`` for ASCII that is already wire-safe; ``"8bit"`` for
-        wire-safe content with 8-bit octets when the policy allows it;
-        ``"binary"`` for non-text content when the policy allows it;
-        otherwise ``"quoted-printable"`` for text that is mostly ASCII and
-        ``"base64"`` for the rest.
+        For text: ``"7bit"`` when it is ASCII and already wire-safe;
+        ``"8bit"`` for wire-safe text with 8-bit octets when the policy
+        allows it; otherwise ``"quoted-printable"`` when it is mostly ASCII
+        and ``"base64"`` for the rest. For octets: ``"base64"``, or
+        ``"binary"`` when the policy allows it (``"7bit"`` when empty).
     """
+    if not text:
+        # Octets must come back exactly, and a reader that stores mail with
+        # local line endings (mbox, munpack) would rewrite the CRLFs of an
+        # identity-encoded body: only base64 (or binary) keeps them.
+        if not data:
+            return SEVEN_BIT
+        return BINARY if policy.allow_binary else BASE64
     safe = _identity_safe(data)
     eight_bit = len(data.translate(None, _HIGH_BYTES)) != len(data)
-    if not text:
-        if policy.allow_binary:
-            return BINARY
-        # Octets kept exactly: the identity encodings only when the content
-        # already ends with its line break, since the wire form needs one.
-        if safe and (not data or data.endswith(b"\r\n")):
-            if not eight_bit:
-                return SEVEN_BIT
-            if policy.allow_8bit:
-                return EIGHT_BIT
-        return BASE64
     if safe and not eight_bit:
         return SEVEN_BIT
     if safe and (policy.allow_8bit or policy.allow_binary):
