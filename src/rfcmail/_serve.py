@@ -3,7 +3,7 @@
 ``serve`` runs :class:`rfcmail.mta.service.MTA` with its embedded defaults:
 on 127.0.0.1, an inbound SMTP server (port 2525), a submission server (port
 2587, AUTH required, STARTTLS with a self-signed certificate created on the
-first run), Maildir delivery under ``./rfcmail-data/mail``, a demo user whose
+first run), a POP3 server over the same mailboxes (port 2110, STLS), Maildir delivery under ``./rfcmail-data/mail``, a demo user whose
 password is created once and printed at every start, and the queue with MX
 (or smart host) delivery for remote domains. SIGINT and SIGTERM stop it
 cleanly; queued mail stays in ``./rfcmail-data/queue`` for the next start.
@@ -60,6 +60,8 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     serve.add_argument("--smtp-port", type=int, default=2525, help="inbound SMTP port (default 2525)")
     serve.add_argument("--submission-port", type=int, default=2587,
                        help="submission port, AUTH required (default 2587; 0 turns it off)")
+    serve.add_argument("--pop3-port", type=int, default=2110,
+                       help="POP3 port for the local Maildirs, STLS offered (default 2110; 0 turns it off)")
     serve.add_argument("--domain", action="append", default=[],
                        help="a local domain (repeatable; default localhost)")
     serve.add_argument("--user", action="append", type=_user, default=[],
@@ -150,7 +152,8 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
         loop.add_signal_handler(signum, stop.set)
     submission = (args.host, args.submission_port) if args.submission_port else None
     try:
-        await mta.start(smtp=(args.host, args.smtp_port), submission=submission)
+        pop3 = (args.host, args.pop3_port) if args.pop3_port else None
+        await mta.start(smtp=(args.host, args.smtp_port), submission=submission, pop3=pop3)
     except OSError as exc:
         print(f"rfcmail: cannot listen: {exc}", file=sys.stderr)
         await mta.stop()
@@ -162,7 +165,7 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
     if demo is not None:
         print(f"rfcmail serve: demo user {demo[0]}@{domain} password {demo[1]}", flush=True)
     for name, host, port in mta.listening():
-        extra = " (AUTH required, STARTTLS)" if name == "submission" else " (STARTTLS)"
+        extra = {"submission": " (AUTH required, STARTTLS)", "pop3": " (STLS)"}.get(name, " (STARTTLS)")
         print(f"rfcmail serve: {name} listening on {host}:{port}{extra}", flush=True)
     await stop.wait()
     print("rfcmail serve: shutting down; queued mail stays on disk", flush=True)

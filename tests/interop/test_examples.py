@@ -43,7 +43,7 @@ def test_relay_example_forwards_to_the_smart_host(processes: ProcessManager, int
     sink_port, relay_port = free_port(), free_port()
     processes.start("smart-host", [
         sys.executable, "-m", "rfcmail", "serve", "--data", str(interop_dir / "sink"),
-        "--smtp-port", str(sink_port), "--submission-port", "0", "--domain", "far.test",
+        "--smtp-port", str(sink_port), "--submission-port", "0", "--pop3-port", "0", "--domain", "far.test",
         "--user", "dave:pw",
     ], port=sink_port, timeout=30)
     processes.start("relay-example", [

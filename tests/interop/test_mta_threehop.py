@@ -38,7 +38,7 @@ RECORDS = (
 def serve(processes: ProcessManager, name: str, host: str, port: int, data: Path, *extra: str) -> None:
     processes.start(name, [
         sys.executable, "-m", "rfcmail", "serve", "--data", str(data), "--host", host,
-        "--smtp-port", str(port), "--submission-port", "0", "--hostname", f"{name}.test", *extra,
+        "--smtp-port", str(port), "--submission-port", "0", "--pop3-port", "0", "--hostname", f"{name}.test", *extra,
     ], port=port, host=host, connect=True, timeout=30)
 
 

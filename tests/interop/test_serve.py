@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import poplib
 import random
 import re
 import signal
@@ -22,7 +23,8 @@ def start_serve(processes: ProcessManager, data: Path, *extra: str, name: str = 
     process = processes.start(
         name,
         [sys.executable, "-m", "rfcmail", "serve", "--data", str(data), "--smtp-port", str(smtp_port),
-         "--submission-port", str(submission_port), "--domain", "example.test", *extra],
+         "--submission-port", str(submission_port), "--domain", "example.test",
+         *(() if "--pop3-port" in extra else ("--pop3-port", "0")), *extra],
         port=submission_port, timeout=30,
     )
     return process, smtp_port, submission_port
@@ -159,3 +161,31 @@ def test_rfcmail_send_through_submission_and_by_file(processes: ProcessManager, 
         "--from", "erin@example.test", "--to", "erin@example.test", "--body", "no auth",
     ], check=False)
     assert refused.returncode != 0  # submission without AUTH: 530
+
+
+def test_pop3_listener_serves_the_delivered_mail(processes: ProcessManager, interop_dir: Path) -> None:
+    data = interop_dir / "data"
+    pop3_port = free_port()
+    _process, smtp_port, _ = start_serve(processes, data, "--user", "frank:pw", "--pop3-port", str(pop3_port))
+    wait_until(lambda: _listening_line(_process, "pop3", pop3_port), what="pop3 listener")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        client.sendmail("x@remote.test", ["frank@example.test"], b"Subject: pop me\r\n\r\n.dot line\r\n")
+    wait_until(lambda: maildir(data, "frank"), what="delivery")
+    pop = poplib.POP3("localhost", pop3_port, timeout=10)
+    try:
+        pop.stls(context=ssl.create_default_context(cafile=str(data / "tls" / "cert.pem")))
+        pop.user("frank")
+        pop.pass_("pw")
+        count, _size = pop.stat()
+        assert count == 1
+        _resp, lines, _octets = pop.retr(1)
+        assert b".dot line" in lines and b"Subject: pop me" in lines
+        pop.dele(1)
+    finally:
+        pop.quit()
+    wait_until(lambda: not maildir(data, "frank") and not list((data / "mail" / "frank" / "cur").iterdir()),
+               what="deletion committed at QUIT")
+
+
+def _listening_line(process: ManagedProcess, name: str, port: int) -> bool:
+    return f"{name} listening on 127.0.0.1:{port}" in process.log()

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from ..aio.smtp import ServerSettings, SMTPServer
 from ..errors import LimitExceeded, ProtocolError
@@ -292,6 +292,7 @@ class MTA:
         self.schedule = RetrySchedule(config.retry, clock=clock)
         self.credentials = InMemoryCredentialStore(dict(config.users)) if config.users else None
         self.servers: list[tuple[str, SMTPServer]] = []
+        self.pop3_servers: list[Any] = []
         self._wakeup = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
@@ -304,8 +305,16 @@ class MTA:
     # -- lifetime
 
     async def start(self, *, smtp: tuple[str, int] | None = ("127.0.0.1", 2525),
-                    submission: tuple[str, int] | None = None) -> None:
-        """Recover the queue, start the listeners, start the queue runner."""
+                    submission: tuple[str, int] | None = None,
+                    pop3: tuple[str, int] | None = None) -> None:
+        """Recover the queue, start the listeners, start the queue runner.
+
+        Args:
+            smtp: where the inbound SMTP server listens (None: not at all).
+            submission: where the submission server listens (AUTH required).
+            pop3: where a POP3 server (RFC 1939) serves the local Maildirs to
+                their users (STLS when the MTA has a TLS context).
+        """
         report = await asyncio.to_thread(self.queue.recover)
         self._entries = {entry.queue_id: entry for entry in report.entries}
         if report.quarantined:
@@ -328,6 +337,18 @@ class MTA:
                 settings=ServerSettings(tls_context=self.config.tls_context, credentials=self.credentials))
             await server.listen(submission[0], submission[1])
             self.servers.append(("submission", server))
+        if pop3 is not None:
+            if not self.config.users:
+                raise ValueError("a POP3 server needs at least one user")
+            from ..aio.pop3 import POP3Server
+            from ..pop3 import Config as POP3Config
+
+            pop3_server = POP3Server(self.store, self.credentials or dict(self.config.users),
+                                     host=pop3[0], port=pop3[1], ssl_context=self.config.tls_context,
+                                     config=POP3Config(hostname=self.config.hostname,
+                                                       limits=self.config.limits))
+            await pop3_server.start()
+            self.pop3_servers.append(pop3_server)
         self._runner = asyncio.create_task(self._run_queue())
 
     def listening(self) -> list[tuple[str, str, int]]:
@@ -337,6 +358,8 @@ class MTA:
             for sock in server.sockets:
                 host, port = sock.getsockname()[:2]
                 found.append((name, str(host), int(port)))
+        for pop3_server in self.pop3_servers:
+            found.append(("pop3", pop3_server.host, int(pop3_server.port)))
         return found
 
     async def stop(self) -> None:
@@ -347,6 +370,9 @@ class MTA:
         for _name, server in self.servers:
             with contextlib.suppress(Exception):
                 await server.wait_closed()
+        for pop3_server in self.pop3_servers:
+            with contextlib.suppress(Exception):
+                await pop3_server.stop()
         self.wake()
         if self._runner is not None:
             self._runner.cancel()
