@@ -668,3 +668,11 @@ def test_large_message_memory_stays_bounded(mode: str, tmp_path: Path) -> None:
     print(f"peak RSS growth {int(growth) / 1e6:.1f} MB")
     assert digest == expected
     assert int(growth) < 16 * 1024 * 1024, f"peak RSS grew by {int(growth) / 1e6:.1f} MB for a {path.stat().st_size / 1e6:.0f} MB message"
+
+
+def test_from_line_is_only_special_at_the_very_start() -> None:
+    data = b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nFrom nobody\r\n\r\nbody\r\n--b--\r\n"
+    for message in (parse(data), feed_in_chunks(data, [3]), feed_in_chunks(data, [50])):
+        child = message.parts[0]
+        assert [type(d) for d in child.defects] == [MissingHeaderBodySeparator]
+        assert child.raw_body == b"From nobody\r\n\r\nbody"

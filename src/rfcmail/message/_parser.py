@@ -285,7 +285,7 @@ class _Scanner:
             match = match_field(buf, position, stop)
             if match is None:
                 first = buf[position]
-                if first in (0x20, 0x09) or (position == 0 and buf.startswith(b"From ", 0)):
+                if first in (0x20, 0x09) or (base + position == 0 and buf.startswith(b"From ", position)):
                     line_end = buf.find(b"\n", position, stop)
                     line_end = stop if line_end < 0 else line_end + 1
                     if first != 0x46:  # not the mbox "From " line, which is kept without complaint
