@@ -460,3 +460,138 @@ def test_pair_rset_noop_in_both_directions() -> None:
         (reply,) = pair.server_send(server.default_reply(received))
         assert isinstance(reply, Reply) and reply.command == event
     assert pair.client_wire.startswith(b"EHLO c\r\nNOOP\r\nRSET\r\nVRFY bob\r\nHELP MAIL\r\n")
+
+
+# --------------------------------------------------------------------------- odds and ends
+
+
+def test_constructor_and_error_states() -> None:
+    with pytest.raises(ValueError):
+        Connection("server")  # type: ignore[arg-type]
+    conn = greeted_server()
+    conn.receive_data(b"BDAT x\r\n")
+    with pytest.raises(RemoteProtocolError):
+        conn.next_event()
+    with pytest.raises(RemoteProtocolError):
+        conn.next_event()  # stays in ERROR
+    conn.send_failed()
+    assert conn.our_state is State.ERROR
+    with pytest.raises(LocalProtocolError):
+        conn.send(Reply(code=421, lines=("bye",)))
+
+
+def test_default_replies_and_hello_property() -> None:
+    conn = greeted_server()
+    assert conn.default_reply(smtp.Bdat(size=1)).lines == ("Ok: chunk received",)
+    assert conn.default_reply(smtp.Bdat(size=1, last=True)).lines == ("Ok: message accepted",)
+    with pytest.raises(LocalProtocolError):
+        conn.default_reply(MessageChunk(data=b"x"))
+    assert conn.hello is None
+    run_server(conn, b"EHLO client.example\r\n")
+    assert conn.hello == Ehlo(domain="client.example")
+
+
+def test_server_reply_code_checks() -> None:
+    conn = Connection(SERVER, Config(starttls=True))
+    with pytest.raises(LocalProtocolError):
+        conn.send(Reply(code=250, lines=("not a greeting",)))
+    conn.send(conn.greeting())
+    conn.receive_data(b"EHLO a\r\nSTARTTLS\r\n")
+    conn.send(conn.default_reply(conn.next_event()))  # type: ignore[arg-type]
+    assert isinstance(conn.next_event(), smtp.StartTLS)
+    with pytest.raises(LocalProtocolError):
+        conn.send(Reply(code=250, lines=("STARTTLS is accepted with 220",)))
+    conn.send(Reply(code=220, lines=("go",)))
+    assert conn.our_state is State.STARTTLS
+
+
+@pytest.mark.parametrize(
+    ("config", "line", "code"),
+    [
+        (Config(help=False), b"HELP\r\n", 502),
+        (Config(), b"MAIL FROM:<a@b.example> SMTPUTF8=yes\r\n", 501),
+        (Config(), b"MAIL FROM:<a@b.example> BODY\r\n", 501),
+        (Config(auth_mechanisms=("PLAIN",), require_tls_for_auth=False), b"MAIL FROM:<a@b.example> AUTH=a+zz\r\n", 501),
+        (Config(auth_mechanisms=("PLAIN",), require_tls_for_auth=False), b"MAIL FROM:<a@b.example> AUTH=<>\r\n", 250),
+        (Config(auth_mechanisms=("PLAIN",), require_tls_for_auth=False), b"MAIL FROM:<a@b.example> AUTH=a+2Bb@c\r\n", 250),
+        (Config(), b"MAIL FROM:<a@b.example> AUTH=<>\r\n", 555),
+        (Config(smtputf8=False), b"MAIL FROM:<a@b.example> SMTPUTF8\r\n", 555),
+        (Config(eightbitmime=False, binarymime=False), b"MAIL FROM:<a@b.example> BODY=8BITMIME\r\n", 555),
+        (Config(), b"VRFY a\x01b\r\n", 501),
+    ],
+)
+def test_server_parameter_checks(config: Config, line: bytes, code: int) -> None:
+    conn = greeted_server(config)
+    _, out = run_server(conn, b"EHLO a\r\n" + line)
+    assert codes(out) == [250, code]
+
+
+def test_server_non_ascii_rcpt_needs_smtputf8() -> None:
+    conn = greeted_server()
+    _, out = run_server(conn, "EHLO a\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<jöe@b.example>\r\n".encode())
+    assert codes(out) == [250, 250, 553]
+
+
+def test_client_sasl_response_only_after_challenge() -> None:
+    from . import ready_client
+
+    conn = ready_client("AUTH LOGIN")
+    conn.send(smtp.Auth(mechanism="LOGIN"))
+    with pytest.raises(LocalProtocolError):
+        conn.send(smtp.AuthResponse(data=b"x"))
+    with pytest.raises(LocalProtocolError):
+        conn.send(smtp.AuthCancel())
+
+
+def test_event_validation_edges() -> None:
+    with pytest.raises(LocalProtocolError):
+        Ehlo(domain=5)  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        Mail(reverse_path="a@b.example", params="SIZE=5")  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        Mail(reverse_path="a@b.example", params=(("SIZE",),))  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        Mail(reverse_path="a@b.example", params=(("SIZE", "1"), ("size", "2")))
+    with pytest.raises(LocalProtocolError):
+        smtp.Bdat(size=-1)
+    with pytest.raises(LocalProtocolError):
+        smtp.Bdat(size=True)
+    with pytest.raises(LocalProtocolError):
+        smtp.Bdat(size=10**20)
+    with pytest.raises(LocalProtocolError):
+        Noop(argument=" padded")
+    with pytest.raises(LocalProtocolError):
+        smtp.AuthChallenge(data="x")  # type: ignore[arg-type]
+    with pytest.raises(LocalProtocolError):
+        Reply(code=250, lines=5)  # type: ignore[arg-type]
+    assert Reply(code=250, lines="one").lines == ("one",)  # type: ignore[arg-type]
+    assert Reply(code=250, lines=["a", "b"]).text == "a\nb"  # type: ignore[arg-type]
+    assert Mail(reverse_path="a@b.example", params=(("SIZE", "x1"),)).size is None
+    assert Mail(reverse_path="a@b.example").body is None
+    reply = Reply(code=451, lines=("later",))
+    assert reply.is_transient and not reply.is_permanent and not reply.is_positive
+    assert Reply(code=354).is_intermediate and Reply(code=250).is_completion
+    assert str(Reply(code=550, lines=("a", "b"), enhanced=smtp.EnhancedStatus.parse("5.1.1"))) == "550 5.1.1 a / b"
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError):
+        Config(hostname="bad host")
+    with pytest.raises(TypeError):
+        Config(limits=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Config(bare_lf="allow")  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        Config(auth_mechanisms=("BAD MECH",))
+    with pytest.raises(ValueError):
+        Config(max_reply_lines=0)
+    assert Config(auth_mechanisms=("plain",)).auth_mechanisms == ("PLAIN",)
+    assert Config().clone(lmtp=True).lmtp
+
+
+def test_smtp_reply_error() -> None:
+    error = smtp.SMTPReplyError(554, "5.7.1", "Relay access denied")
+    assert error.reply == Reply(code=554, lines=("Relay access denied",), enhanced=smtp.EnhancedStatus.parse("5.7.1"))
+    assert smtp.SMTPReplyError(450, None, "a\nb").reply.lines == ("a", "b")
+    with pytest.raises(ValueError):
+        smtp.SMTPReplyError(250, None, "not an error")

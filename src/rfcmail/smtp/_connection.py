@@ -183,8 +183,6 @@ class Connection:
         self._chunk_remaining = 0
         self._chunk_command: Bdat | None = None
         self._chunk_discard = False
-        self._chunk_fault_reason: str | None = None
-        self._chunk_fault_name: str | None = None
         self._deferred_event: Event | None = None
         self._lmtp_replies_due = 0
         # client
@@ -528,8 +526,6 @@ class Connection:
         self._recipients = []
         self._data = None
         self._message_size = 0
-        self._chunk_fault_name = None
-        self._chunk_fault_reason = None
 
     def _server_next_event(self) -> Event | Sentinel:
         if self._discarded:
@@ -847,25 +843,21 @@ class Connection:
         return bdat
 
     def _end_chunk(self) -> Event:
+        # The size was checked against max_message_size when the BDAT came,
+        # so an accepted chunk cannot overflow: it ends the chunk or the message.
         bdat = self._chunk_command
         assert bdat is not None
         self._chunk_command = None
         self._pending.popleft()
         end: Event
-        if self._chunk_fault_name is not None:
-            end = MessageRejected(reason=self._chunk_fault_reason or "", reply_hint=_standard(self._chunk_fault_name))
-            if not bdat.last:
-                # The chunk was refused: the sequence ends here, replied to as a chunk.
-                self._pending.appendleft(end)
-                return end
-        elif bdat.last:
+        if bdat.last:
             end = EndOfMessage()
+            if self.config.lmtp:
+                self._lmtp_replies_due = max(1, len(self._recipients))
         else:
             end = EndOfChunk()
-        if isinstance(end, (EndOfMessage, MessageRejected)) and self.config.lmtp and isinstance(end, EndOfMessage):
-            self._lmtp_replies_due = max(1, len(self._recipients))
         self._pending.appendleft(end)
-        self._requested = COMMANDS.get((State.BDAT, type(end)), self._requested)
+        self._requested = COMMANDS[(State.BDAT, type(end))]
         return end
 
     def _read_chunk(self) -> Event | None:
@@ -874,21 +866,12 @@ class Connection:
             self._chunk_remaining -= len(piece)
             if self._chunk_discard:
                 continue
-            if self._chunk_fault_name is None:
-                self._message_size += len(piece)
-                if self._message_size > self._limits.max_message_size:
-                    self._chunk_fault_name = "message_too_big"
-                    self._chunk_fault_reason = f"message exceeds max_message_size={self._limits.max_message_size}"
-                else:
-                    if not self._chunk_remaining:
-                        self._deferred_event = self._end_chunk()
-                    return MessageChunk(data=piece)
-        if not self._chunk_remaining:
-            if self._chunk_discard:
-                self._chunk_discard = False
-                return None
-            if self._chunk_command is not None:
-                return self._end_chunk()
+            self._message_size += len(piece)
+            if not self._chunk_remaining:
+                self._deferred_event = self._end_chunk()
+            return MessageChunk(data=piece)
+        if not self._chunk_remaining and self._chunk_discard:
+            self._chunk_discard = False
         return None
 
     def _parse_auth(self, argument: str | None) -> Event:
