@@ -34,6 +34,9 @@ writing 10 KiB messages:
   ``rfcmail serve`` (a subprocess with its durable queue, delivering the
   mail to a local Maildir at the same time); afterwards every message must
   be in a Maildir or still in the queue.
+* **Postfix smtpd** accepting into its own (fsync'ed) queue and delivering to
+  Dovecot, started from the test suite's peer setup when Postfix and Dovecot
+  are installed, driven by the same smtp-source runs.
 
 The issue's targets (70 % of the raw ceiling, 2x durable aiosmtpd) apply to
 ``rfcmail serve``; the ratios for it are printed with the others. Rates are
@@ -337,6 +340,42 @@ def bench_aiosmtpd_source(base: Path, program: str, count: int, sessions: int) -
         raw.close()
 
 
+def bench_postfix(program: str, count: int, sessions_list: tuple[int, ...]) -> dict[int, float]:
+    """Postfix's smtpd accepting into its own queue (fsync'ed), delivering to Dovecot meanwhile.
+
+    Uses the test suite's Dovecot+Postfix setup (tests/interop/realworld.py);
+    returns nothing when Postfix, Dovecot or the peer templates are missing.
+    """
+    sys.path.insert(0, str(HERE.parent))
+    try:
+        import pytest
+
+        from tests.interop.realworld import start_realworld
+    except ImportError:
+        return {}
+    try:
+        world = start_realworld()
+    except (pytest.skip.Exception, pytest.fail.Exception, OSError, RuntimeError) as exc:
+        print(f"  Postfix could not be started: {exc}")
+        return {}
+    rates: dict[int, float] = {}
+    try:
+        port = world.ports["SMTP_PORT"]
+        for sessions in sessions_list:
+            argv = [program, "-d", "-s", str(sessions), "-m", str(count), "-l", str(SIZE),
+                    "-f", "bench@example.test", "-t", "alice@example.test", f"127.0.0.1:{port}"]
+            started = time.perf_counter()
+            result = subprocess.run(argv, capture_output=True, text=True, timeout=900,
+                                    stdin=subprocess.DEVNULL)
+            if result.returncode != 0 or "fatal" in result.stderr:
+                raise RuntimeError(f"smtp-source failed: {result.stdout}{result.stderr}")
+            rates[sessions] = count / (time.perf_counter() - started)
+    finally:
+        world.stop()
+        shutil.rmtree(world.root, ignore_errors=True)
+    return rates
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
@@ -384,6 +423,9 @@ def main(argv: list[str] | None = None) -> int:
                      bench_aiosmtpd_source(base, program, count, sessions))
                 rate, note = bench_serve(base, program, count, sessions)
                 show(f"rfcmail serve, smtp-source x{sessions}", rate, note)
+            postfix = bench_postfix(program, count, (threads, threads * 4))
+            for sessions, rate in postfix.items():
+                show(f"Postfix smtpd (own queue), smtp-source x{sessions}", rate)
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
@@ -396,6 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     for sessions in (threads, threads * 4):
         durable = results.get(f"aiosmtpd, durable handler, smtp-source x{sessions}")
         serve = results.get(f"rfcmail serve, smtp-source x{sessions}")
+        postfix_rate = results.get(f"Postfix smtpd (own queue), smtp-source x{sessions}")
+        if serve and postfix_rate:
+            print(f"  ratio rfcmail serve vs Postfix (smtp-source x{sessions}): "
+                  f"{serve / postfix_rate:.2f}x")
         if durable and serve:
             print(f"  ratio rfcmail serve vs durable aiosmtpd (smtp-source x{sessions}): "
                   f"{serve / durable:.2f}x (target 2x)")
