@@ -78,7 +78,8 @@ def test_wrong_digest_and_unknown_user(response: bytes) -> None:
     [b"", b"tim", b"timb913a602c7eda7a495b4e6e7334d3890", b" b913a602c7eda7a495b4e6e7334d3890",
      b"tim B913A602C7EDA7A495B4E6E7334D3890", b"tim b913a602c7eda7a495b4e6e7334d389",
      b"tim b913a602c7eda7a495b4e6e7334d3890 ", b"t\xffim b913a602c7eda7a495b4e6e7334d3890",
-     b"t\r\nim b913a602c7eda7a495b4e6e7334d3890", b"ti\x00m b913a602c7eda7a495b4e6e7334d3890"],
+     b"t\r\nim b913a602c7eda7a495b4e6e7334d3890", b"ti\x00m b913a602c7eda7a495b4e6e7334d3890",
+     b"ti\x07m b913a602c7eda7a495b4e6e7334d3890"],
 )
 def test_malformed_responses(response: bytes) -> None:
     server = _server()
@@ -93,6 +94,13 @@ def test_user_names_with_spaces_split_at_the_last_space() -> None:
     server.start(None)
     digest = cram_md5_digest(b"pw", CHALLENGE).encode()
     assert server.step(b"tim smith " + digest) == Success(authcid="tim smith", authzid="")
+
+
+def test_user_name_is_prepared_with_saslprep() -> None:
+    server = _server()
+    server.start(None)
+    digest = cram_md5_digest(b"tanstaaftanstaaf", CHALLENGE).encode()
+    assert server.step("t\u00adim ".encode() + digest) == Success(authcid="tim", authzid="")
 
 
 def test_initial_response_is_refused() -> None:

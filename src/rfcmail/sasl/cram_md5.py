@@ -3,7 +3,9 @@
 The server sends a unique challenge in msg-id form (``<nonce@host>``); the
 client answers ``user SP digest`` where digest is the lowercase hex
 ``HMAC-MD5(password, challenge)`` (RFC 2195 section 2, RFC 2104). The server
-needs the plain password, so it is offered only by stores that keep one.
+needs the plain password, so it is offered only by stores that keep one;
+it prepares the user name with SASLprep (RFC 4013) before the lookup, as the
+other mechanisms do.
 CRAM-MD5 is obsolete (RFC 6331 moved its sibling DIGEST-MD5 to Historic);
 rfcmail keeps it because deployed clients and Dovecot still use it, and
 prefers SCRAM.
@@ -32,6 +34,7 @@ from ._base import (
     default_nonce,
 )
 from ._credentials import DUMMY_SECRET
+from ._saslprep import SASLprepError, saslprep
 
 __all__ = ["CramMD5Client", "CramMD5Server", "cram_md5_digest"]
 
@@ -143,9 +146,13 @@ class CramMD5Server(ServerBase):
         user_part, space, digest = response.rpartition(b" ")
         if not space or not user_part or not _DIGEST_RE.fullmatch(digest):
             return Failure(reason="malformed CRAM-MD5 response: expected 'user digest'", malformed=True)
-        username = decode_utf8(user_part)
-        if username is None or any(c in username for c in "\r\n\x00"):
+        name = decode_utf8(user_part)
+        if name is None or any(c in name for c in "\r\n\x00"):
             return Failure(reason="malformed CRAM-MD5 response: bad user name", malformed=True)
+        try:
+            username = saslprep(name)
+        except SASLprepError:
+            return Failure(reason="malformed CRAM-MD5 response: user name refused by SASLprep", malformed=True)
         try:
             password = self._credentials.get_password(username)
         except CredentialsUnavailable:
