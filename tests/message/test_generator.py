@@ -10,6 +10,7 @@ checked with the standard library's parser, which must report no defects.
 
 from __future__ import annotations
 
+import dataclasses
 import email
 import email.policy
 import io
@@ -487,3 +488,100 @@ def test_message_rfc822_around_a_base64_leaf_stays_7bit() -> None:
     data = generate(MimePart(content_type="message/rfc822", parts=(inner,)))
     assert header_block(data)[-1] == b"Content-Type: message/rfc822"
     assert stdlib_parse(data).get_content().get_content() == "\u0080\u00ff" * 10
+
+
+@pytest.mark.parametrize("length", [900, 997, 998, 999, 2000, 10_000])
+@pytest.mark.parametrize("policy", [SMTP, SMTPUTF8])
+def test_unbreakable_unstructured_word_is_split_into_encoded_words(length: int,
+                                                                   policy: Policy) -> None:
+    # A word that folding cannot break: past 998 octets the generator writes
+    # it as encoded words, which can be split anywhere (RFC 2047 section 2).
+    subject = "x" * length
+    data = generate(MimePart(headers=(("Subject", subject), ("X-Long", "y" * length)),
+                             body="z"), policy)
+    assert_wire_clean(data)
+    message = stdlib_parse(data)
+    assert message["Subject"] == subject
+    assert message["X-Long"] == "y" * length
+
+
+def test_unbreakable_structured_value_is_refused() -> None:
+    with pytest.raises(ValueError, match="exceeds the limit of 998"):
+        generate(MimePart(headers=(("References", "<" + "a" * 1000 + "@example.org>"),),
+                          body="z"))
+
+
+# --- parse -> modify -> generate (SECURITY.md A4.1 G row) ------------------------
+
+A41_CORPUS = [
+    b"Subject: =?utf-8?q?hi=0D=0ABcc:_eve@evil.example?=\r\n",
+    b"Subject: =?utf-8?b?aGkNCkJjYzogZXZlQGV2aWwuZXhhbXBsZQ==?=\r\n",
+    b"X-Note: report%0D%0ABcc: eve@evil.example\r\n",
+    "Subject: line\u2028separator\u0085next\r\n".encode(),
+    b"Comments: =?utf-8?q?a=0A?= =?utf-8?q?=0D?=\r\n",
+    b"Subject: bare\rCR inside\r\n",
+    b"Content-Description: =?utf-8?q?x=0D=0AX-Evil:_1?=\r\n",
+]
+
+
+@pytest.mark.parametrize("field", A41_CORPUS)
+@pytest.mark.parametrize("policy", [SMTP, SMTPUTF8])
+def test_parse_modify_generate_keeps_the_header_count(field: bytes, policy: Policy) -> None:
+    from rfcmail.message import parse
+
+    source = (b"From: a@example.org\r\nTo: b@example.org\r\n" + field +
+              b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nbody\r\n")
+    parsed = parse(source)
+    tree = MimePart.from_part(parsed)
+    modified = dataclasses.replace(tree, headers=(*tree.headers, ("X-Added", "yes")))
+    data = generate(modified, policy)
+    assert_wire_clean(data)
+    message = stdlib_parse(data)
+    assert message["Bcc"] is None and message["X-Evil"] is None
+    names = [line.split(b":", 1)[0].lower() for line in header_block(data)
+             if line[:1] not in (b" ", b"\t")]
+    expected = [b"from", b"to", field.split(b":", 1)[0].lower(), b"x-added",
+                b"mime-version", b"content-type", b"content-transfer-encoding"]
+    if field.startswith(b"Content-Description"):
+        expected.remove(b"content-description")
+        expected.append(b"content-description")
+    assert names == expected
+
+
+def test_from_part_round_trip_of_a_builder_message() -> None:
+    from rfcmail.message import MessageBuilder, parse
+
+    original = (MessageBuilder(from_="Zo\u00eb <zoe@example.org>", to="b@example.org",
+                               subject="=?not?= an encoded word, caf\u00e9",
+                               random_bytes=counter_random())
+                .text("caf\u00e9\n").html("<b>x</b>")
+                .inline(b"GIF89a", content_id="i@example.org", filename="i.gif")
+                .attach(bytes(range(256)), filename="r\u00e9sum\u00e9.bin",
+                        description="the data")
+                .attach_message(b"Subject: inner\r\n\r\nhello\r\n")
+                .build())
+    again = generate(MimePart.from_part(parse(original)), random_bytes=counter_random())
+    first, second = stdlib_parse(original), stdlib_parse(again)
+    assert second["Subject"] == first["Subject"] == "=?not?= an encoded word, caf\u00e9"
+    assert str(second["From"]) == str(first["From"])
+    assert [p.get_content_type() for p in first.walk()] == \
+        [p.get_content_type() for p in second.walk()]
+    for a, b in zip(first.walk(), second.walk(), strict=True):
+        if not a.is_multipart():
+            assert a.get_payload(decode=True) == b.get_payload(decode=True)
+            assert a.get_filename() == b.get_filename()
+            assert a["Content-ID"] == b["Content-ID"]
+            assert a["Content-Description"] == b["Content-Description"]
+
+
+def test_raw_value_is_written_as_is_unless_it_must_be_encoded() -> None:
+    from rfcmail.message._generator import RawValue
+
+    raw = RawValue("=?utf-8?q?caf=C3=A9?= and more")
+    data = generate(MimePart(headers=(("Subject", raw),), body="x"))
+    assert b"Subject: =?utf-8?q?caf=C3=A9?= and more\r\n" in data
+    assert stdlib_parse(data)["Subject"] == "caf\u00e9 and more"
+    utf8 = generate(MimePart(headers=(("Subject", RawValue("caf\u00e9")),), body="x"))
+    assert utf8.isascii() and stdlib_parse(utf8)["Subject"] == "caf\u00e9"
+    with pytest.raises(ValueError):
+        MimePart(headers=(("Subject", RawValue("a\r\nBcc: x")),))

@@ -46,7 +46,7 @@ from ._encoders import (
     encode_quoted_printable,
     normalize_line_endings,
 )
-from ._generator import MimePart, generate, make_boundary
+from ._generator import MimePart, RawValue, generate, make_boundary
 from ._model import HeaderField, Message, Part
 from ._parser import Parser, parse
 from ._policy import DEFAULT, SMTP, SMTPUTF8, STRICT, Policy
@@ -66,6 +66,7 @@ __all__ = [
     "MessageBuilder",
     "MimePart",
     "QuotedPrintableEncoder",
+    "RawValue",
     "choose_transfer_encoding",
     "encode_base64",
     "encode_quoted_printable",

@@ -30,10 +30,11 @@ import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO, Final, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Final, Protocol, runtime_checkable
 
 from ..errors import RfcmailError
 from . import headers as _headers
+from .headers._encoded_words import MAX_ENCODED_WORD, encode_words
 from ._encoders import (
     BASE64,
     BINARY,
@@ -48,7 +49,10 @@ from ._encoders import (
 )
 from ._policy import DEFAULT, Policy
 
-__all__ = ["Body", "MimePart", "SupportsBytes", "generate", "make_boundary",
+if TYPE_CHECKING:
+    from ._model import Part
+
+__all__ = ["Body", "MimePart", "RawValue", "SupportsBytes", "generate", "make_boundary",
            "parse_addresses_strictly"]
 
 
@@ -57,6 +61,19 @@ class SupportsBytes(Protocol):
     """Anything with ``__bytes__``, such as a parsed message."""
 
     def __bytes__(self) -> bytes: ...
+
+
+class RawValue(str):
+    """A header value that is already in wire form: folded and checked, never encoded.
+
+    Use it for a value taken from a parsed message (its encoded words stay as
+    the sender wrote them, so a decoded CR or LF can never come back as a
+    line break, SECURITY.md A4.1) or formatted by hand. It must still hold no
+    CR, LF or NUL; a non-ASCII raw value under a policy without ``utf8`` is
+    encoded like any other value.
+    """
+
+    __slots__ = ()
 
 
 Body = str | bytes | BinaryIO | SupportsBytes | None
@@ -182,6 +199,77 @@ class MimePart:
         """The lower-case top-level media type."""
         return self.content_type.split("/", 1)[0].lower()
 
+    @classmethod
+    def from_part(cls, part: Part) -> MimePart:
+        """The tree of a parsed message or part, to modify and generate again.
+
+        Header fields other than MIME-Version and the Content-* fields the
+        generator writes are kept in order as :class:`RawValue` (encoded words
+        as the sender wrote them). Bodies are decoded: text to ``str`` in its
+        charset (octets when the charset is unknown or the text does not
+        decode), the rest to octets; the generator picks their transfer
+        encodings again. An encapsulated message becomes a child tree.
+
+        Generating the result does not give the original bytes back (use
+        ``bytes(message)`` for that); it gives an equivalent message that
+        fits the generation policy.
+        """
+        headers = tuple((field.name, RawValue(_defuse(field.unfolded())))
+                        for field in part.headers
+                        if field.name.lower() not in _MANAGED_FIELDS
+                        and _FIELD_NAME_RE.fullmatch(field.name))
+        params = {name: _defuse(value) for name, value in part.params.items()
+                  if name not in ("boundary", "charset", "name")
+                  and _FIELD_NAME_RE.fullmatch(name) and "*" not in name}
+        disposition = part.content_disposition
+        content_id = part.get("Content-ID")
+        if content_id is not None:
+            content_id = content_id.strip().strip("<>").strip() or None
+            if content_id is not None and (" " in content_id or "<" in content_id
+                                           or ">" in content_id):
+                content_id = None
+        filename = part.filename
+        description = part.get("Content-Description")
+        common = {"headers": headers, "params": params,
+                  "filename": None if filename is None else _defuse(filename),
+                  "disposition": disposition if disposition and re.fullmatch(_TOKEN, disposition)
+                  else None,
+                  "content_id": content_id,
+                  "description": None if description is None else _defuse(description)}
+        if part.is_multipart and part.parts:
+            return cls(content_type=part.content_type,
+                       parts=tuple(cls.from_part(child) for child in part.parts),
+                       **common)  # type: ignore[arg-type]
+        if part.is_message and part.parts:
+            return cls(content_type=part.content_type, parts=(cls.from_part(part.parts[0]),),
+                       **common)  # type: ignore[arg-type]
+        if part.maintype in ("multipart", "message") or \
+                not _MEDIA_TYPE_RE.fullmatch(part.content_type):
+            # A multipart whose parts could not be found, or a message/* body
+            # that was not parsed: keep its octets, labelled as what they are.
+            return cls(content_type="application/octet-stream", body=part.get_payload_bytes(),
+                       **common)  # type: ignore[arg-type]
+        data = part.get_payload_bytes()
+        if part.maintype == "text":
+            charset = part.charset or "us-ascii"
+            try:
+                text = data.decode(_python_codec(charset))
+                text.encode(_python_codec(charset))
+            except (LookupError, UnicodeError):
+                return cls(content_type=part.content_type, body=data, charset=charset,
+                           **common)  # type: ignore[arg-type]
+            return cls(content_type=part.content_type, body=text, charset=charset,
+                       **common)  # type: ignore[arg-type]
+        return cls(content_type=part.content_type, body=data, **common)  # type: ignore[arg-type]
+
+
+_CONTROL_BREAKS: Final = re.compile("[\r\n\0]")
+
+
+def _defuse(text: str) -> str:
+    """Replace the CR, LF and NUL a parsed value may hold (malformed or decoded) with spaces."""
+    return _CONTROL_BREAKS.sub(" ", text)
+
 
 def _check_field(name: str, value: str) -> None:
     """Refuse a header name or value that could inject a header line (A4.1)."""
@@ -225,6 +313,14 @@ def make_boundary(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
     return "=_rfcmail_" + random_bytes(16).hex()
 
 
+class _LineTooLong(ValueError):
+    """A folded header line is still over 998 octets."""
+
+
+# The smallest first encoded word worth starting on the field's first line.
+_MIN_FIRST_WORD: Final = 30
+
+
 @dataclass(slots=True)
 class _Rendered:
     """A generated entity and the most permissive encoding found inside it."""
@@ -256,6 +352,11 @@ class _Generator:
         policy = self._policy
         utf8 = policy.utf8 and not _UNICODE_BREAKS.search(value)
         lowered = name.lower()
+        if isinstance(value, RawValue) and (utf8 or value.isascii()):
+            folded = _headers.fold(name, str(value), max_line_length=policy.max_line_length,
+                                   hard_limit=MAX_LINE_OCTETS, linesep=self._linesep_str)
+            return self._verify(name, folded)
+        value = str(value)
         structured = structured or lowered in _STRUCTURED_FIELDS
         if lowered in _ADDRESS_FIELDS and not (utf8 or value.isascii()):
             value = _headers.format_address_list(parse_addresses_strictly(value, name),
@@ -265,13 +366,30 @@ class _Generator:
             encoded = _headers.encode_header(value, header_name=name,
                                              max_line_length=policy.max_line_length,
                                              utf8=utf8)
-            return self._verify(name, f"{name}: {encoded}".replace("\r\n", self._linesep_str))
+            try:
+                return self._verify(name, f"{name}: {encoded}".replace("\r\n",
+                                                                       self._linesep_str))
+            except _LineTooLong:
+                return self._verify(name, self._encode_long_words(name, value))
         if not utf8 and not value.isascii():
             raise ValueError(f"{name}: non-ASCII in a structured value under a policy without "
                              "utf8; format it with the header helpers first")
         folded = _headers.fold(name, value, max_line_length=policy.max_line_length,
                                hard_limit=MAX_LINE_OCTETS, linesep=self._linesep_str)
         return self._verify(name, folded)
+
+    def _encode_long_words(self, name: str, value: str) -> str:
+        """An unstructured value with a word too long for a line, as encoded words.
+
+        RFC 5322 section 2.1.1 forbids lines over 998 octets and folding can
+        only break at white space; encoded words (RFC 2047 section 2, at most
+        75 characters each) can split any text, and a reader drops the white
+        space between adjacent ones, so the value is kept exactly.
+        """
+        width = self._policy.max_line_length
+        first = max(width - len(name) - 2, _MIN_FIRST_WORD)
+        words = encode_words(value, first, min(MAX_ENCODED_WORD, width - 1))
+        return f"{name}: " + (self._linesep_str + " ").join(words)
 
     def _verify(self, name: str, folded: str) -> bytes:
         """Check a folded field line by line before it is written (A4.1)."""
@@ -291,7 +409,7 @@ class _Generator:
                                  "continuation with content (RFC 5322 section 2.2.3)")
             raw = line.encode("utf-8")
             if len(raw) > MAX_LINE_OCTETS:
-                raise ValueError(f"{name}: a header line of {len(raw)} octets exceeds the "
+                raise _LineTooLong(f"{name}: a header line of {len(raw)} octets exceeds the "
                                  f"limit of {MAX_LINE_OCTETS} (RFC 5322 section 2.1.1)")
             encoded_lines.append(raw)
         return self._linesep.join(encoded_lines) + self._linesep
