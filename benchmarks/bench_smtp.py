@@ -462,6 +462,77 @@ CLIENTS: dict[str, Callable[[int, int, bytes], None]] = {
 }
 
 
+# --------------------------------------------------------------------------- where the time goes
+
+
+def smtp_source_transcript(size: int, messages: int) -> list[bytes]:
+    """The client side of an smtp-source session (no pipelining), one piece per write."""
+    body = message_bytes(size)
+    pieces = [b"EHLO load.example\r\n"]
+    for _ in range(messages):
+        pieces += [b"MAIL FROM:<a@example.test>\r\n", b"RCPT TO:<b@example.test>\r\n", b"DATA\r\n"]
+        pieces += [body[i:i + 65536] for i in range(0, len(body), 65536)]
+        pieces.append(b".\r\n")
+    return pieces
+
+
+def breakdown(size: int, messages: int) -> tuple[float, float]:
+    """CPU microseconds per message without sockets: (the machine alone, the machine and the adapter's driver).
+
+    The machine alone answers every command with ``default_reply``; the
+    driver runs the same conversation through the server adapter's logic and
+    rfcmail.testing.DiscardBackend. Neither includes asyncio or system calls.
+    """
+    from rfcmail.blocking.smtp import _ServerDriver
+    from rfcmail.limits import DEFAULT_LIMITS
+    from rfcmail.smtp import NEED_DATA, PAUSED, SERVER, Config, Connection, Event, MessageChunk, PeerInfo
+    from rfcmail.testing import DiscardBackend
+
+    config = Config(hostname="bench", limits=DEFAULT_LIMITS.clone(max_message_size=300 * 1024 * 1024))
+    pieces = smtp_source_transcript(size, messages)
+
+    def machine_only() -> None:
+        conn = Connection(SERVER, config)
+        conn.send(conn.greeting())
+        for piece in pieces:
+            conn.receive_data(piece)
+            while True:
+                event = conn.next_event()
+                if event is NEED_DATA or event is PAUSED:
+                    break
+                if not isinstance(event, MessageChunk):
+                    assert isinstance(event, Event)
+                    conn.send(conn.default_reply(event))
+
+    def with_driver() -> None:
+        driver = _ServerDriver(DiscardBackend(), config, None, PeerInfo(), implicit_tls=False)
+        for _ in driver.open():
+            pass
+        conn = driver.conn
+        for piece in pieces:
+            conn.receive_data(piece)
+            while True:
+                event = conn.next_event()
+                if event is NEED_DATA or event is PAUSED:
+                    break
+                assert isinstance(event, Event)
+                for _ in driver.handle(event):
+                    pass
+            driver.outbox.clear()
+
+    figures = []
+    for run in (machine_only, with_driver):
+        best = min(_cpu_of(run) for _ in range(3))
+        figures.append(best / messages * 1e6)
+    return figures[0], figures[1]
+
+
+def _cpu_of(function: Callable[[], None]) -> float:
+    started = time.process_time()
+    function()
+    return time.process_time() - started
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -474,7 +545,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="short run")
     parser.add_argument("--serve", choices=SERVERS, help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
-    parser.add_argument("--only", choices=("server", "client", "memory"), action="append",
+    parser.add_argument("--only", choices=("server", "client", "memory", "breakdown"), action="append",
                         help="run only these parts (repeatable)")
     args = parser.parse_args(argv)
     if args.serve:
@@ -483,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             pass
         return 0
-    parts = set(args.only or ("server", "client", "memory"))
+    parts = set(args.only or ("server", "client", "memory", "breakdown"))
     sessions = 4
     small_per_session = 250 if args.quick else 1500
     big_per_session = 10 if args.quick else 50
@@ -529,6 +600,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             print(f"{kind:10} {per_connection:14.1f} {baseline / 1024:9.1f} {peak / 1024:9.1f} "
                   f"{(peak - baseline) / 1024:11.1f} {stream_mb / seconds:7.1f}")
+
+    if "breakdown" in parts:
+        print("\n== server CPU per message without sockets or asyncio (best of 3) ==")
+        print(f"{'size':>8} {'machine us':>11} {'+ driver us':>12} {'driver share':>13}")
+        for size, count in ((10 * 1024, 300 if args.quick else 2000), (1024 * 1024, 5 if args.quick else 40)):
+            machine, driven = breakdown(size, count)
+            print(f"{size // 1024:>5} KiB {machine:11.0f} {driven:12.0f} {(driven - machine) / driven:12.0%}")
 
     if "client" in parts:
         message = message_bytes(10 * 1024)

@@ -53,6 +53,7 @@ from ..blocking.smtp import (
     _StartTLS,
     _Write,
 )
+from .. import smtp
 from ..errors import ProtocolError
 from ..smtp import NEED_DATA, PAUSED, Backend, Config, Event, Noop, OriginalRecipient, PeerInfo, Reply, Rset
 
@@ -371,7 +372,7 @@ class SMTPServer:
         await server.serve_forever()
     """
 
-    def __init__(self, backend: Backend, *, config: Config | None = None,
+    def __init__(self, backend: smtp.Backend, *, config: smtp.Config | None = None,
                  settings: ServerSettings = ServerSettings()) -> None:
         self.backend = backend
         self.settings = settings

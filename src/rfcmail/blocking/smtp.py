@@ -34,7 +34,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Itera
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
 
-from .. import sasl
+from .. import sasl, smtp
 from .._tls import TLSMode
 from ..errors import LocalProtocolError, ProtocolError, RemoteProtocolError, RfcmailError
 from ..smtp import (
@@ -657,7 +657,7 @@ class _ClientFront:
         server_hostname: str | None = None,
         local_hostname: str | None = None,
         lmtp: bool = False,
-        config: Config | None = None,
+        config: smtp.Config | None = None,
         timeouts: ClientTimeouts = ClientTimeouts(),
         allow_insecure_auth: bool = False,
         pipelining: bool = True,
@@ -1301,7 +1301,7 @@ class ThreadedSMTPServer:
         self,
         backend: Backend,
         *,
-        config: Config | None = None,
+        config: smtp.Config | None = None,
         settings: ServerSettings = ServerSettings(),
         host: str = "127.0.0.1",
         port: int = 0,
