@@ -514,3 +514,15 @@ def test_response_from_reply_hint() -> None:
     assert pop3.Response.from_reply_hint("-ERR [AUTH] nope") == pop3.Response(ok=False, code="AUTH", text="nope")
     assert pop3.Response.from_reply_hint(None) == pop3.Response(ok=False, text="protocol error")
     assert pop3.Response.from_reply_hint("+OK fine").ok
+
+
+def test_auth_plain_credentials_with_crlf_are_refused() -> None:
+    """A3.3: decoded PLAIN fields with CR, LF or NUL never authenticate."""
+    from rfcmail import sasl
+    config = pop3.Config(allow_plaintext_auth=True, sasl_mechanisms=("PLAIN",))
+    store = sasl.InMemoryCredentialStore({"alice": "secret"})
+    for initial in (b"\0alice\r\nDELE 1\0secret", b"\0alice\0sec\nret", b"x\0alice\0secret\0"):
+        pair = Pair(config=config)
+        pair.session.sasl = lambda name: sasl.create_server(name, store)
+        events = pair.exchange(pop3.Auth(mechanism="PLAIN", initial_response=initial))
+        assert err(events[0]) and current(pair.server) is State.AUTHORIZATION
