@@ -37,6 +37,8 @@ from ._source import BytesSource, Source
 if TYPE_CHECKING:
     from email.message import EmailMessage
 
+    from .headers import Address, Group
+
 __all__ = ["HeaderField", "Message", "Part"]
 
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
@@ -667,13 +669,13 @@ class Message(Part):
         """The Subject, encoded words decoded (RFC 5322 section 3.6.5, RFC 2047)."""
         return self["subject"]
 
-    def _addresses(self, name: str) -> list[Any]:
+    def _addresses(self, name: str) -> list[Address | Group]:
         fields = self.get_fields(name)
         if not fields:
             return []
         from .headers import parse_address_list
 
-        found: list[Any] = []
+        found: list[Address | Group] = []
         defects: list[Defect] = []
         for field in fields:
             found.extend(parse_address_list(field.unfolded(), defects=defects))
@@ -681,32 +683,32 @@ class Message(Part):
         return found
 
     @property
-    def from_(self) -> list[Any]:
+    def from_(self) -> list[Address | Group]:
         """The From addresses (RFC 5322 section 3.6.2), as :class:`~rfcmail.message.headers.Address` items."""
         return self._addresses("from")
 
     @property
-    def sender(self) -> list[Any]:
+    def sender(self) -> list[Address | Group]:
         """The Sender address, as a list of at most one item (RFC 5322 section 3.6.2)."""
         return self._addresses("sender")
 
     @property
-    def to(self) -> list[Any]:
+    def to(self) -> list[Address | Group]:
         """The To addresses and groups (RFC 5322 section 3.6.3)."""
         return self._addresses("to")
 
     @property
-    def cc(self) -> list[Any]:
+    def cc(self) -> list[Address | Group]:
         """The Cc addresses and groups (RFC 5322 section 3.6.3)."""
         return self._addresses("cc")
 
     @property
-    def bcc(self) -> list[Any]:
+    def bcc(self) -> list[Address | Group]:
         """The Bcc addresses and groups (RFC 5322 section 3.6.3)."""
         return self._addresses("bcc")
 
     @property
-    def reply_to(self) -> list[Any]:
+    def reply_to(self) -> list[Address | Group]:
         """The Reply-To addresses and groups (RFC 5322 section 3.6.2)."""
         return self._addresses("reply-to")
 
