@@ -19,6 +19,8 @@ from rfcmail.sasl import (
     check_credentials,
     create_client,
     derive_scram_credentials,
+    format_scram_credentials,
+    parse_scram_credentials,
 )
 from rfcmail.sasl._credentials import scram_hash, verify_password
 from rfcmail.sasl.login import LoginServer
@@ -169,3 +171,42 @@ def test_derived_keys_verify_and_refuse(password: str, salt: bytes, iterations: 
     store = InMemoryCredentialStore(scram={"u": {"SCRAM-SHA-256": keys}})
     assert verify_password(store, "u", password, dummy_secret=b"k")
     assert not verify_password(store, "u", password + "x", dummy_secret=b"k")
+
+
+def test_stored_text_round_trip_and_rfc5802_keys() -> None:
+    keys = derive_scram_credentials("pencil", "SCRAM-SHA-1", salt=base64.b64decode("QSXCR+Q6sek8bf92"))
+    text = format_scram_credentials("SCRAM-SHA-1", keys)
+    assert text.startswith("{SCRAM-SHA-1}4096,QSXCR+Q6sek8bf92,")
+    assert parse_scram_credentials(text) == ("SCRAM-SHA-1", keys)
+    assert parse_scram_credentials("  " + text + "\n") == ("SCRAM-SHA-1", keys)
+    with pytest.raises(ValueError):
+        format_scram_credentials("SCRAM-SHA-256", keys)  # SHA-1 sized keys
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{SCRAM-SHA-256}",
+        "{SCRAM-SHA-512}4096,AAAA,AAAA,AAAA",
+        "{SCRAM-SHA-1}0,QUFB,ZdaHO4U/3pM60nUr8gNKrs8JJ7Q=,3Kh3cIUeagQB/fAVQS0XQCRguBU=",
+        "{SCRAM-SHA-1}4096,QUFB,ZdaHO4U/3pM60nUr8gNKrs8JJ7Q=",
+        "{SCRAM-SHA-1}4096,QUF,ZdaHO4U/3pM60nUr8gNKrs8JJ7Q=,3Kh3cIUeagQB/fAVQS0XQCRguBU=",
+        "{SCRAM-SHA-1}4096,=,ZdaHO4U/3pM60nUr8gNKrs8JJ7Q=,3Kh3cIUeagQB/fAVQS0XQCRguBU=",
+        "{SCRAM-SHA-1}4096,QUFB,AAAA,3Kh3cIUeagQB/fAVQS0XQCRguBU=",
+        "{SCRAM-SHA-256}4096,QUFB,ZdaHO4U/3pM60nUr8gNKrs8JJ7Q=,3Kh3cIUeagQB/fAVQS0XQCRguBU=",
+        "{PLAIN}secret",
+    ],
+)
+def test_stored_text_errors(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_scram_credentials(text)
+
+
+@given(st.text(max_size=120))
+def test_parse_raises_only_value_error(text: str) -> None:
+    try:
+        mechanism, keys = parse_scram_credentials(text)
+    except ValueError:
+        return
+    assert format_scram_credentials(mechanism, keys) == text.strip()

@@ -29,6 +29,9 @@ from rfcmail.sasl import (
     Success,
     create_client,
     create_server,
+    derive_scram_credentials,
+    format_scram_credentials,
+    parse_scram_credentials,
     server_mechanisms,
 )
 from tests.interop.conftest import TLSMaterial, interop_dir, processes, tls_material
@@ -327,3 +330,23 @@ def test_scram_plus_over_real_tls12_tls_unique(tls_material: TLSMaterial) -> Non
     server = create_server("SCRAM-SHA-256-PLUS", STORE,
                            channel_binding=ChannelBinding(type="tls-unique", data=server_data))
     assert run_exchange(client, server)[0] == Failure(reason="channel-bindings-dont-match")
+
+
+@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_stored_keys_move_between_doveadm_and_rfcmail(processes: ProcessManager, mechanism: str) -> None:
+    """Keys ``doveadm pw`` makes serve rfcmail's server; keys rfcmail makes pass ``doveadm pw -t``."""
+    doveadm = require_program("doveadm")
+    made_by_dovecot = processes.run([doveadm, "pw", "-s", mechanism, "-p", "secret"]).stdout.decode().strip()
+    parsed_mechanism, keys = parse_scram_credentials(made_by_dovecot)
+    assert parsed_mechanism == mechanism
+    store = InMemoryCredentialStore(scram={"alice": {mechanism: keys}})
+    client = create_client(mechanism, username="alice", password="secret", salted_password_cache=None)
+    result, _ = run_exchange(client, create_server(mechanism, store))
+    assert isinstance(result, Success) and client.complete
+    assert keys == derive_scram_credentials("secret", mechanism, salt=keys.salt, iterations=keys.iterations)
+
+    made_by_rfcmail = format_scram_credentials(mechanism, derive_scram_credentials("secret", mechanism))
+    verified = processes.run([doveadm, "pw", "-t", made_by_rfcmail, "-p", "secret"])
+    assert b"verified" in verified.stdout + verified.stderr
+    refused = processes.run([doveadm, "pw", "-t", made_by_rfcmail, "-p", "wrong"], check=False)
+    assert refused.returncode != 0

@@ -41,6 +41,8 @@ from ._credentials import (
     SaltedPasswordCache,
     ScramHash,
     derive_scram_credentials,
+    format_scram_credentials,
+    parse_scram_credentials,
 )
 from ._exchange import DEFAULT_MAX_ROUND_TRIPS, ServerExchange
 from ._registry import (
@@ -90,6 +92,8 @@ __all__ = [
     "create_client",
     "create_server",
     "derive_scram_credentials",
+    "format_scram_credentials",
+    "parse_scram_credentials",
     "saslprep",
     "server_mechanisms",
 ]

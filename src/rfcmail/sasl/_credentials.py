@@ -11,12 +11,18 @@
 - :class:`InMemoryCredentialStore`: plain passwords and/or stored SCRAM keys.
 - :func:`verify_password`: the check PLAIN and LOGIN use, in constant time
   and with the same work for unknown users (SECURITY A6.2).
+- :func:`format_scram_credentials` / :func:`parse_scram_credentials`: stored
+  keys as text, in the ``{SCRAM-SHA-256}iterations,salt,StoredKey,ServerKey``
+  form Dovecot's ``doveadm pw`` writes, so keys move between the two.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
+import re
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -31,6 +37,8 @@ __all__ = [
     "SaltedPasswordCache",
     "ScramHash",
     "derive_scram_credentials",
+    "format_scram_credentials",
+    "parse_scram_credentials",
     "scram_hash",
     "verify_password",
 ]
@@ -131,6 +139,53 @@ def derive_scram_credentials(
     salted = digest.hi(normalize_password(password), salt, iterations)
     _client_key, stored_key, server_key = digest.keys(salted)
     return ScramCredentials(salt=salt, iterations=iterations, stored_key=stored_key, server_key=server_key)
+
+
+_STORED_RE = re.compile(r"\{(SCRAM-SHA-1|SCRAM-SHA-256)\}([1-9][0-9]{0,9}),([A-Za-z0-9+/=]+),([A-Za-z0-9+/=]+),([A-Za-z0-9+/=]+)")
+
+
+def format_scram_credentials(mechanism: str, credentials: ScramCredentials) -> str:
+    """Write stored keys as ``{SCRAM-SHA-256}4096,<salt>,<StoredKey>,<ServerKey>`` (base64 fields).
+
+    This is the scheme Dovecot's ``doveadm pw -s SCRAM-SHA-256`` prints, so the
+    text can go into a Dovecot passdb, and the other way round.
+
+    Raises:
+        ValueError: an unknown mechanism, or keys of the wrong size for it.
+    """
+    digest = scram_hash(mechanism)
+    family = mechanism.upper().removesuffix("-PLUS")
+    if len(credentials.stored_key) != digest.digest_size:
+        raise ValueError(f"{family} keys must be {digest.digest_size} octets")
+    fields = (credentials.salt, credentials.stored_key, credentials.server_key)
+    encoded = ",".join(base64.b64encode(value).decode("ascii") for value in fields)
+    return f"{{{family}}}{credentials.iterations},{encoded}"
+
+
+def parse_scram_credentials(text: str) -> tuple[str, ScramCredentials]:
+    """Read what :func:`format_scram_credentials` (or ``doveadm pw``) wrote.
+
+    Returns:
+        The mechanism name and the stored keys.
+
+    Raises:
+        ValueError: the text is not in that form, a field is not base64, or
+            the keys have the wrong size for the mechanism.
+    """
+    match = _STORED_RE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError("not a {SCRAM-SHA-1} or {SCRAM-SHA-256} stored credential")
+    mechanism, iterations = match.group(1), int(match.group(2))
+    try:
+        salt, stored_key, server_key = (base64.b64decode(match.group(n), validate=True) for n in (3, 4, 5))
+    except binascii.Error:
+        raise ValueError("a stored SCRAM field is not valid base64") from None
+    if not salt:
+        raise ValueError("the stored SCRAM salt is empty")
+    size = scram_hash(mechanism).digest_size
+    if len(stored_key) != size or len(server_key) != size:
+        raise ValueError(f"{mechanism} keys must be {size} octets")
+    return mechanism, ScramCredentials(salt=salt, iterations=iterations, stored_key=stored_key, server_key=server_key)
 
 
 class SaltedPasswordCache:
