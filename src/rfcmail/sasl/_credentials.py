@@ -180,8 +180,6 @@ def parse_scram_credentials(text: str) -> tuple[str, ScramCredentials]:
         salt, stored_key, server_key = (base64.b64decode(match.group(n), validate=True) for n in (3, 4, 5))
     except binascii.Error:
         raise ValueError("a stored SCRAM field is not valid base64") from None
-    if not salt:
-        raise ValueError("the stored SCRAM salt is empty")
     size = scram_hash(mechanism).digest_size
     if len(stored_key) != size or len(server_key) != size:
         raise ValueError(f"{mechanism} keys must be {size} octets")
