@@ -73,3 +73,17 @@ def test_server_response_transitions(command: pop3.Command, ok: bool) -> None:
         if not ok and isinstance(command, (pop3.Pass, pop3.Apop, pop3.Auth)) and expected is not State.CLOSED:
             assert server.auth_failures == 1
         assert server.state is expected
+
+
+@pytest.mark.parametrize("changes", [
+    {"hostname": "bad host"}, {"implementation": "a b"}, {"sasl_mechanisms": ("plain",)},
+    {"expire": "soon"}, {"login_delay": -1}, {"auth_failure_delay": -0.5},
+])
+def test_config_rejects_bad_values(changes: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        pop3.Config().clone(**changes)
+
+
+def test_config_clone_keeps_other_fields() -> None:
+    config = pop3.Config(stls=True).clone(expire="30")
+    assert config.stls and config.expire == "30"
