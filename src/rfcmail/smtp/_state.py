@@ -213,7 +213,8 @@ def _build_outcomes() -> dict[tuple[State, type[Event], Outcome], State]:
     final = (Outcome.COMPLETED, Outcome.FAILED)
     for outcome in final:
         table[(State.DATA, EndOfMessage, outcome)] = State.READY
-        table[(State.DATA, MessageRejected, outcome)] = State.READY
+    # A message the machine rejected can only be answered with a failure.
+    table[(State.DATA, MessageRejected, Outcome.FAILED)] = State.READY
     for state in (State.RCPT, State.BDAT):
         # A BDAT chunk accepted continues the sequence; a failed one ends the
         # transaction (RFC 3030 section 2: no more chunks may follow).
@@ -224,7 +225,7 @@ def _build_outcomes() -> dict[tuple[State, type[Event], Outcome], State]:
         table[(state, Bdat, Outcome.FAILED)] = State.READY
         for outcome in final:
             table[(state, EndOfMessage, outcome)] = State.READY
-            table[(state, MessageRejected, outcome)] = State.READY
+        table[(state, MessageRejected, Outcome.FAILED)] = State.READY
     for state in _SESSION_STATES:
         for hello in _HELLOS:
             table[(state, hello, Outcome.COMPLETED)] = State.READY
