@@ -676,3 +676,38 @@ def test_from_line_is_only_special_at_the_very_start() -> None:
         child = message.parts[0]
         assert [type(d) for d in child.defects] == [MissingHeaderBodySeparator]
         assert child.raw_body == b"From nobody\r\n\r\nbody"
+
+
+def test_boundary_in_rfc2231_form() -> None:
+    data = b"Content-Type: multipart/mixed;\r\n boundary*=us-ascii'en'abc%20def\r\n\r\n--abc def\r\n\r\nx\r\n--abc def--\r\n"
+    message = parse(data)
+    assert message.boundary == "abc def"
+    assert [p.raw_body for p in message.parts] == [b"x"]
+
+
+def test_delimiter_that_looks_like_a_header_field_ends_the_header() -> None:
+    # A boundary with a colon makes "--a:b" match the field syntax; it still ends the part.
+    data = b'Content-Type: multipart/mixed; boundary="a:b"\r\n\r\n--a:b\r\nX-One: 1\r\n--a:b\r\n\r\ntwo\r\n--a:b--\r\n'
+    for message in (parse(data), feed_in_chunks(data, [1])):
+        first, second = message.parts
+        assert first.keys() == ["X-One"] and first.size == 0 and first.defects == []
+        assert second.raw_body == b"two"
+
+
+def test_part_limit_counts_encapsulated_messages() -> None:
+    data = b"Content-Type: message/rfc822\r\n\r\nContent-Type: message/rfc822\r\n\r\nSubject: deep\r\n\r\nbody"
+    message = parse(data, policy=Policy(limits=Limits(max_parts=2)))
+    assert [p.content_type for p in message.walk()] == ["message/rfc822", "message/rfc822"]
+    assert [d.limit_name for d in message.defects if isinstance(d, LimitDefect)] == ["max_parts"]
+    assert message.parts[0].raw_body == b"Subject: deep\r\n\r\nbody"
+
+
+def test_spooling_to_the_default_temporary_file() -> None:
+    data = (DATA / "sample.eml").read_bytes()
+    parser = Parser(policy=Policy(spool_threshold=0))
+    parser.feed(memoryview(data))
+    message = parser.close()
+    assert parser.spooled
+    with message.attachments()[0].open() as stream:
+        assert stream.read().startswith(b"%PDF-1.4")
+    assert bytes(message) == data
