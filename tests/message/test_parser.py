@@ -155,6 +155,19 @@ def test_digest_parts_default_to_message_rfc822() -> None:
     assert subjects == ["first", "second"]
 
 
+def test_delivery_status_notification() -> None:
+    message = parse((DATA / "messages" / "dsn.eml").read_bytes())
+    assert message.params["report-type"] == "delivery-status"
+    notification, status, headers = message.parts
+    assert status.content_type == "message/delivery-status" and not status.is_message
+    content = status.get_content()
+    assert isinstance(content, bytes) and content.count(b"\r\n\r\n") == 1
+    assert headers.content_type == "text/rfc822-headers"
+    body = message.text_body()
+    assert body is not None and body.startswith("I'm sorry")
+    assert all(not p.defects for p in message.walk())
+
+
 def test_lf_only_file() -> None:
     message = parse((DATA / "messages" / "lf_only.eml").read_bytes())
     plain, html = message.parts

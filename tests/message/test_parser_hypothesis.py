@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import io
 from dataclasses import dataclass, field
 
 from hypothesis import given, settings
@@ -75,6 +76,15 @@ def test_any_chunking_gives_the_same_tree(data: bytes, sizes: list[int]) -> None
         position += size
         index += 1
     message = parser.close()
+    assert bytes(message) == data
+    assert shape(message) == shape(parse(data))
+
+
+@given(any_input)
+def test_a_seekable_file_gives_the_same_tree(data: bytes) -> None:
+    file = io.BytesIO(b"prefix" + data)
+    file.seek(6)
+    message = parse(file)
     assert bytes(message) == data
     assert shape(message) == shape(parse(data))
 

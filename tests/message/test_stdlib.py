@@ -50,6 +50,10 @@ DIVERGENCES: dict[tuple[str, str], str] = {
         "SECURITY.md A4.3: with two From fields rfcmail's from_ lists every address (and the message carries "
         "DuplicateSingletonHeader) rather than silently picking the first, as the stdlib does"
     ),
+    ("dsn.eml", "tree"): (
+        "RFC 3464 section 2.1: a message/delivery-status body is a sequence of field groups, not MIME entities; "
+        "rfcmail keeps it as one leaf (as IMAP BODYSTRUCTURE does), the stdlib makes each group a text/plain part"
+    ),
     ("utf8_headers.eml", "addresses"): (
         "RFC 6532: a UTF-8 domain is text; the stdlib's policy.default turns its bytes into surrogate escapes"
     ),
