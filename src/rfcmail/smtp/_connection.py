@@ -87,6 +87,15 @@ from .config import Config
 
 __all__ = ["Connection"]
 
+# Hot-path constants: identity tests against these are cheaper than
+# attribute lookups and isinstance chains on every command.
+_CLOSED, _DATA, _AUTH, _READY, _STARTTLS = State.CLOSED, State.DATA, State.AUTH, State.READY, State.STARTTLS
+_COMPLETED, _INTERMEDIATE, _FAILED = Outcome.COMPLETED, Outcome.INTERMEDIATE, Outcome.FAILED
+_HELLO_TYPES: frozenset[type[Event]] = frozenset({Ehlo, Helo, Lhlo})
+_NO_ENHANCED_CODES: frozenset[type[Event]] = frozenset({Opening, Ehlo, Helo, Lhlo})
+_FAILURE_ONLY: frozenset[type[Event]] = frozenset({BadCommand, MessageRejected, AuthCancel})
+_TRANSACTION_OR_DATA = TRANSACTION_STATES | {State.DATA}
+
 _NOT_IMPLEMENTED_VERBS = frozenset({"SEND", "SOML", "SAML", "TURN", "ETRN", "ATRN", "BURL", "XCLIENT", "XFORWARD"})
 _NO_ARGUMENT_VERBS = {"DATA": Data, "RSET": Rset, "QUIT": Quit, "STARTTLS": StartTLS}
 _HELLO_CLASSES: dict[str, type[Ehlo] | type[Helo] | type[Lhlo]] = {"EHLO": Ehlo, "HELO": Helo, "LHLO": Lhlo}
@@ -116,6 +125,13 @@ def _standard(name: str) -> Reply:
         reply = _STANDARD_CACHE[name] = Reply.standard(name)
         _STANDARD_WIRE[id(reply)] = (reply, write_reply(reply, enhanced=False), write_reply(reply, enhanced=True))
     return reply
+
+
+_DEFAULT_REPLY_NAMES: dict[type[Event], str] = {
+    Mail: "mail_ok", Rcpt: "rcpt_ok", Data: "start_data", EndOfMessage: "message_ok",
+    Rset: "reset_ok", Noop: "noop_ok", Help: "help", Vrfy: "vrfy_refused",
+    StartTLS: "start_tls", AuthCancel: "auth_cancelled", EndOfChunk: "chunk_ok",
+}
 
 
 def _write_reply(reply: Reply, enhanced: bool) -> bytes:
@@ -190,6 +206,7 @@ class Connection:
         self._stuffer: DotStuffer | None = None
         self._lmtp_replies: deque[Rcpt] | None = None
         self._bdat_message_ended = False
+        self._enhanced_ok = False
         self._line_limit_cache: int | None = None
         self._verb_limits: dict[str, int] = {
             verb: self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH", "NOOP")
@@ -347,6 +364,7 @@ class Connection:
         self._tls = True
         self._state = self._requested = State.HELLO
         self._hello = None
+        self._enhanced_ok = False
         self._authenticated = False
         self._extensions = Extensions()
         self._reset_transaction()
@@ -397,6 +415,9 @@ class Connection:
         Raises:
             LocalProtocolError: ``event`` gets no reply (a MessageChunk ...).
         """
+        name = _DEFAULT_REPLY_NAMES.get(type(event))
+        if name is not None:
+            return _standard(name)
         hostname = self.config.hostname
         if isinstance(event, (BadCommand, MessageRejected)):
             return event.reply_hint
@@ -429,94 +450,93 @@ class Connection:
         return self._pending[0] if self._pending else None
 
     def _server_send(self, event: Event) -> bytes:
-        if isinstance(event, AuthChallenge):
-            pending = self._pending[0] if self._pending else None
-            if not isinstance(pending, (Auth, AuthResponse)):
-                raise LocalProtocolError("AuthChallenge only answers AUTH or a SASL response")
-            self._apply_server_reply(pending, Outcome.INTERMEDIATE, 334)
-            return write_auth_challenge(event)
-        if not isinstance(event, Reply):
-            raise LocalProtocolError(f"a server sends replies, not {type(event).__name__}")
+        kind = type(event)
+        if kind is not Reply:
+            if kind is AuthChallenge:
+                pending = self._pending[0] if self._pending else None
+                if type(pending) not in (Auth, AuthResponse) or self._their_error:
+                    raise LocalProtocolError("AuthChallenge only answers AUTH or a SASL response")
+                assert pending is not None
+                self._apply_server_reply(pending, _INTERMEDIATE)
+                return write_auth_challenge(event)  # type: ignore[arg-type]
+            raise LocalProtocolError(f"a server sends replies, not {kind.__name__}")
+        assert isinstance(event, Reply)
         code = event.code
-        if self._state is State.CLOSED:
-            raise LocalProtocolError("the connection is closed")
-        if not self._pending or self._their_error:
+        if not self._pending or self._their_error or self._state is _CLOSED:
+            if self._state is _CLOSED:
+                raise LocalProtocolError("the connection is closed")
             if code == 421 or (self._their_error and code >= 400):
                 # RFC 5321 section 3.8: the server may close at any time with 421.
-                self._state = self._requested = State.CLOSED
+                self._state = self._requested = _CLOSED
                 self._pending.clear()
-                return write_reply(event, enhanced=self._enhanced_allowed(None))
+                return _write_reply(event, self._enhanced_ok)
             raise LocalProtocolError("no command is waiting for a reply")
         pending = self._pending[0]
-        if self._chunk_remaining and isinstance(pending, Bdat):
-            raise LocalProtocolError("reply to BDAT only after its chunk has been received")
-        if isinstance(pending, Bdat):
-            raise LocalProtocolError("reply to BDAT after the EndOfChunk or EndOfMessage event")
-        outcome = Outcome.of(code)
-        if code == 421:
-            self._state = self._requested = State.CLOSED
-            self._pending.clear()
-            return write_reply(event, enhanced=self._enhanced_allowed(pending))
-        if outcome is Outcome.INTERMEDIATE:
+        pending_kind = type(pending)
+        if code < 300:
+            outcome = _COMPLETED
+        elif code < 400:
             if code == 334:
                 raise LocalProtocolError("send an AuthChallenge for a 334")
-            if not (isinstance(pending, Data) and code == 354):
-                raise LocalProtocolError(f"a {code} reply does not answer {type(pending).__name__}")
-        if isinstance(pending, (BadCommand, MessageRejected, AuthCancel)) and outcome is not Outcome.FAILED:
-            raise LocalProtocolError(f"{type(pending).__name__} must be answered with a failure (4xx/5xx)")
-        if isinstance(pending, StartTLS) and outcome is Outcome.COMPLETED and code != 220:
+            if not (pending_kind is Data and code == 354):
+                raise LocalProtocolError(f"a {code} reply does not answer {pending_kind.__name__}")
+            outcome = _INTERMEDIATE
+        else:
+            outcome = _FAILED
+        if pending_kind is Bdat:
+            raise LocalProtocolError("reply to BDAT after its chunk: the EndOfChunk or EndOfMessage event")
+        if outcome is not _FAILED and pending_kind in _FAILURE_ONLY:
+            raise LocalProtocolError(f"{pending_kind.__name__} must be answered with a failure (4xx/5xx)")
+        if pending_kind is StartTLS and outcome is _COMPLETED and code != 220:
             raise LocalProtocolError("STARTTLS is accepted with 220")
-        if isinstance(pending, Opening) and code not in (220, 554):
+        if pending_kind is Opening and code not in (220, 554, 421):
             raise LocalProtocolError("the greeting is 220 (or 554 to refuse service)")
-        data = _write_reply(event, self._enhanced_allowed(pending))
-        self._apply_server_reply(pending, outcome, code)
+        data = _write_reply(event, self._enhanced_ok and pending_kind not in _NO_ENHANCED_CODES)
+        if code == 421:
+            self._state = self._requested = _CLOSED
+            self._pending.clear()
+            return data
+        self._apply_server_reply(pending, outcome)
         return data
 
-    def _enhanced_allowed(self, pending: Event | None) -> bool:
-        # RFC 2034 section 3: not in the greeting nor in the answer to EHLO/HELO.
-        return (
-            self.config.enhancedstatuscodes
-            and isinstance(self._hello, (Ehlo, Lhlo))
-            and not isinstance(pending, (Opening, Ehlo, Helo, Lhlo))
-        )
-
-    def _apply_server_reply(self, pending: Event, outcome: Outcome, code: int) -> None:
-        if isinstance(pending, EndOfMessage) and self._lmtp_replies_due > 1:
+    def _apply_server_reply(self, pending: Event, outcome: Outcome) -> None:
+        kind = type(pending)
+        if kind is EndOfMessage and self._lmtp_replies_due > 1:
             self._lmtp_replies_due -= 1
             return
         self._lmtp_replies_due = 0
         before = self._state
-        after = OUTCOMES.get((before, type(pending), outcome), before)
+        after = OUTCOMES.get((before, kind, outcome), before)
         self._pending.popleft()
-        if isinstance(pending, (Ehlo, Helo, Lhlo)) and outcome is Outcome.COMPLETED:
-            self._hello = pending
-            self._reset_transaction()
-        elif isinstance(pending, Mail) and outcome is Outcome.COMPLETED:
-            self._mail = pending
-            self._recipients = []
-            self._message_size = 0
-        elif isinstance(pending, Rcpt) and outcome is Outcome.COMPLETED:
-            self._recipients.append(pending)
-        elif isinstance(pending, (Auth, AuthResponse)):
-            if outcome is Outcome.COMPLETED:
+        if outcome is _COMPLETED:
+            if kind is Mail:
+                self._mail = pending  # type: ignore[assignment]
+                self._recipients = []
+                self._message_size = 0
+            elif kind is Rcpt:
+                self._recipients.append(pending)  # type: ignore[arg-type]
+            elif kind in _HELLO_TYPES:
+                self._hello = pending
+                self._enhanced_ok = self.config.enhancedstatuscodes and kind is not Helo
+                self._reset_transaction()
+            elif kind is Auth or kind is AuthResponse:
                 self._authenticated = True
-            elif outcome is Outcome.FAILED:
+            elif kind is StartTLS:
+                # Whatever followed STARTTLS in plaintext is never executed (A2.1).
+                rest = self._buffer.extract_all()
+                if rest:
+                    self._discarded = bytearray(rest)
+        elif outcome is _FAILED:
+            if kind is Auth or kind is AuthResponse or kind is AuthCancel or (kind is BadCommand and before is _AUTH):
                 self._auth_failures += 1
-        elif isinstance(pending, AuthCancel) or (isinstance(pending, BadCommand) and before is State.AUTH):
-            self._auth_failures += 1
-        elif isinstance(pending, Data) and outcome is Outcome.INTERMEDIATE:
+        elif kind is Data:
             self._data = DataReceiver(
                 normalize_bare_cr=self.config.bare_cr == "normalize",
                 normalize_bare_lf=self.config.bare_lf == "normalize",
                 max_line=self._limits.max_text_line,
                 max_size=self._limits.max_message_size,
             )
-        elif isinstance(pending, StartTLS) and outcome is Outcome.COMPLETED:
-            # Whatever followed STARTTLS in plaintext is never executed (A2.1).
-            rest = self._buffer.extract_all()
-            if rest:
-                self._discarded = bytearray(rest)
-        if after is State.READY and before in TRANSACTION_STATES | {State.DATA}:
+        if after is _READY and before in _TRANSACTION_OR_DATA:
             self._reset_transaction()
         self._state = after
         self._requested = after
@@ -532,9 +552,10 @@ class Connection:
             data = bytes(self._discarded)
             self._discarded = None
             return DiscardedPlaintext(data=data)
-        if self._state is State.STARTTLS:
+        state = self._state
+        if state is _STARTTLS:
             return PAUSED
-        if self._state is State.CLOSED:
+        if state is _CLOSED:
             return self._closed_event()
         if self._chunk_remaining:
             event = self._read_chunk()
@@ -547,14 +568,14 @@ class Connection:
             return event
         if self._pending:
             return PAUSED
-        if self._state is State.DATA:
+        if state is _DATA:
             event = self._read_data()
             return event if event is not None else self._need_data()
         if self._discarding_line:
             if not self._buffer.discard_line():
                 return self._need_data()
             self._discarding_line = False
-        if self._state is State.AUTH:
+        if state is _AUTH:
             return self._read_auth_line()
         return self._read_command()
 
@@ -630,8 +651,8 @@ class Connection:
     def _after_command(self, event: Event) -> None:
         # Bytes already waiting behind a command the client had to wait on
         # (RFC 2920 section 3.1), or any pipelining without PIPELINING.
-        if self._buffer and not isinstance(event, (Bdat, StartTLS)):
-            pipelining = self.config.pipelining and isinstance(self._hello, (Ehlo, Lhlo))
+        if len(self._buffer) and type(event) is not Bdat and type(event) is not StartTLS:
+            pipelining = self.config.pipelining and type(self._hello) in (Ehlo, Lhlo)
             if not pipelining or type(event) in GROUP_ENDERS:
                 self._early_talker = True
 
@@ -661,10 +682,11 @@ class Connection:
                                 counted=refusal.reply_name != "too_many_recipients")
         if event is None:
             return self._server_next_event()
-        if isinstance(event, (BadCommand, Bdat)):
+        kind = type(event)
+        if kind is BadCommand or kind is Bdat:
             return event
         self._after_command(event)
-        self._requested = COMMANDS[(self._state, type(event))] if (self._state, type(event)) in COMMANDS else self._state
+        self._requested = COMMANDS.get((self._state, kind), self._state)
         self._pending.append(event)
         return event
 
@@ -1101,7 +1123,7 @@ class Connection:
             self._stuffer = DotStuffer()
         elif isinstance(command, AuthResponse | Auth) and outcome is Outcome.COMPLETED:
             self._authenticated = True
-        if after is State.READY and before in TRANSACTION_STATES | {State.DATA}:
+        if after is State.READY and before in _TRANSACTION_OR_DATA:
             self._recipients = []
             self._mail = None
         self._state = after
