@@ -17,7 +17,7 @@ import dns.name
 import dns.resolver
 import pytest
 
-from rfcmail.dns import AsyncDNSResolver, DNSResolver, _translate, parse_nameserver
+from rfcmail.dns import AsyncDNSResolver, DNSResolver, _combine, _translate, parse_nameserver
 from rfcmail.mx import AsyncResolver, MXFailure, MXLookupError, Resolver, resolve_targets
 
 
@@ -112,3 +112,16 @@ def test_refused_connection_is_temporary() -> None:
     with pytest.raises(MXLookupError) as info:
         resolver.resolve_mx("example.test")
     assert not info.value.permanent
+
+
+def test_combining_a_and_aaaa_failures() -> None:
+    temporary = MXLookupError("x: timed out", failure=MXFailure.TIMEOUT, name="x.test")
+    permanent = MXLookupError("x: NXDOMAIN", failure=MXFailure.NXDOMAIN, name="x.test")
+    with pytest.raises(MXLookupError) as info:
+        _combine("x.test", [], [temporary])
+    assert info.value is temporary
+    with pytest.raises(MXLookupError) as info:
+        _combine("x.test", [], [temporary, permanent])
+    assert info.value is permanent
+    empty = _combine("x.test", [], [])
+    assert empty.addresses == () and empty.canonical_name is None

@@ -471,3 +471,34 @@ def test_arbitrary_answers_raise_only_mx_lookup_error(
         assert target.addresses
         for address in target.addresses:
             assert public_address_policy(ipaddress.ip_address(address))
+
+
+class _AddressesFail:
+    """No MX records, and the address lookup fails."""
+
+    def __init__(self, failure: MXFailure) -> None:
+        self.failure = failure
+
+    def resolve_mx(self, domain: str) -> Sequence[MXRecord]:
+        return []
+
+    def resolve_addresses(self, host: str) -> HostAddresses:
+        raise MXLookupError("lookup failed", failure=self.failure, name="")
+
+
+def test_implicit_mx_address_failures() -> None:
+    with pytest.raises(MXLookupError) as info:
+        resolve_targets("flaky.test", _AddressesFail(MXFailure.TIMEOUT))
+    assert not info.value.permanent and info.value.name == "flaky.test"
+    assert info.value.message.startswith("flaky.test: ")
+    with pytest.raises(MXLookupError) as info:
+        resolve_targets("gone.test", _AddressesFail(MXFailure.NXDOMAIN))
+    assert info.value.permanent
+
+
+def test_implicit_mx_with_only_private_addresses() -> None:
+    resolver = StaticResolver(addresses={"inside.test": ["10.0.0.1", "not-an-address"]})
+    with pytest.raises(MXLookupError) as info:
+        resolve_targets("inside.test", resolver)
+    assert info.value.failure is MXFailure.NO_USABLE_HOST
+    assert "10.0.0.1" in info.value.message and "malformed" in info.value.message

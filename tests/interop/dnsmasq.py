@@ -50,6 +50,8 @@ DNSMASQ_RECORDS: tuple[tuple[str, str], ...] = (
     ("host-record", "me.self.test,127.0.0.4"),
     ("host-record", "backup.self.test,127.0.0.5"),
     ("host-record", "best.self.test,127.0.0.6"),
+    # An MX naming a host that does not exist (NXDOMAIN for its addresses).
+    ("mx-host", "dangling.test,nohost.dangling.test,10"),
     # An IDN domain, published as its A-label (bücher.test).
     ("mx-host", "xn--bcher-kva.test,mx1.example.test,10"),
 )

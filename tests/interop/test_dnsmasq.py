@@ -136,6 +136,15 @@ def test_local_host_rule(resolver: DNSResolver) -> None:
     assert info.value.failure is MXFailure.LOOPS_TO_SELF
 
 
+def test_mx_naming_a_missing_host(resolver: DNSResolver) -> None:
+    with pytest.raises(MXLookupError) as info:
+        resolver.resolve_addresses("nohost.dangling.test")
+    assert info.value.failure is MXFailure.NXDOMAIN
+    with pytest.raises(MXLookupError) as info:
+        plan(resolver, "dangling.test")
+    assert info.value.permanent and info.value.failure is MXFailure.NO_USABLE_HOST
+
+
 def test_idn_domain(resolver: DNSResolver) -> None:
     result = plan(resolver, "bücher.test")
     assert result.domain == "xn--bcher-kva.test"
@@ -153,6 +162,7 @@ def test_async_resolver_agrees(dnsmasq: Dnsmasq, resolver: DNSResolver) -> None:
     for domain in ("example.test", "implicit.test", "cnamemx.test", "bücher.test"):
         assert asyncio.run(run(domain)) == plan(resolver, domain)
     for domain, failure in (("nullmx.test", MXFailure.NULL_MX),
+                            ("dangling.test", MXFailure.NO_USABLE_HOST),
                             ("nosuchdomain.test", MXFailure.NXDOMAIN),
                             ("example.org", MXFailure.SERVFAIL)):
         with pytest.raises(MXLookupError) as info:
