@@ -193,12 +193,15 @@ def retrieve_many(conn: Connection, numbers: Sequence[int], *, pipelining: bool,
     depth = max(1, window if pipelining else 1)
     sent = 0
     while len(results) < len(numbers):
-        batch = b""
-        while sent < len(numbers) and sent - len(results) < depth:
-            batch += conn.send(Retr(message_number=numbers[sent]))
-            sent += 1
-        if batch:
-            yield batch
+        if sent - len(results) <= depth // 2:
+            # Refill in batches of half the window: one write (and one segment)
+            # per batch rather than one per command.
+            batch = []
+            while sent < len(numbers) and sent - len(results) < depth:
+                batch.append(conn.send(Retr(message_number=numbers[sent])))
+                sent += 1
+            if batch:
+                yield b"".join(batch)
         results.append((yield from _body(conn, "RETR")))
     return results
 

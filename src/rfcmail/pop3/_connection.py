@@ -157,6 +157,7 @@ class Connection:
         self._collected_capabilities: dict[str, tuple[str, ...]] = {}
         self._challenge_outstanding = False
         self._sasl_done = False
+        self._predicted: State | None = None
 
     # -- public state ---------------------------------------------------------
 
@@ -279,7 +280,7 @@ class Connection:
             raise self._fatal(LimitExceeded("max_bad_commands", limits.max_bad_commands,
                                             self._bad_commands, what="invalid commands",
                                             reply_hint="-ERR too many invalid commands"))
-        self._pending.append(as_command() if as_command is not None else _BadLine())
+        self._pending.append(AuthResponse(data=b"") if as_command is not None else _BadLine())
 
     def _server_refusal(self, command: Command) -> tuple[str, str] | None:
         """Why a well-formed command is refused here, with its reply, or None."""
@@ -442,13 +443,23 @@ class Connection:
 
     # -- client side -------------------------------------------------------------
 
+    @staticmethod
+    def _after_success(state: State, command: Command) -> State:
+        flight = COMMAND_TRANSITIONS.get((state, type(command)), state)
+        return RESPONSE_TRANSITIONS.get((flight, type(command), Outcome.OK), flight)
+
     def _predicted_state(self) -> State:
-        """The state after every pending command succeeds (used to validate pipelined sends)."""
-        state = self.state
-        for command in self._pending:
-            flight = COMMAND_TRANSITIONS.get((state, type(command)), state)
-            state = RESPONSE_TRANSITIONS.get((flight, type(command), Outcome.OK), flight)
-        return state
+        """The state after every pending command succeeds (used to validate pipelined sends).
+
+        Cached while responses go as predicted (+OK); any other outcome drops
+        the cache and it is folded again over the commands still pending.
+        """
+        if self._predicted is None or not self._pending:
+            state = self.state
+            for command in self._pending:
+                state = self._after_success(state, command)
+            self._predicted = state
+        return self._predicted
 
     def _send_client(self, event: Event) -> bytes:
         if not isinstance(event, Command):
@@ -460,6 +471,7 @@ class Connection:
                 raise LocalProtocolError(f"{type(event).__name__} is sent only after an AuthChallenge")
             self._challenge_outstanding = False
             self._pending.append(event)
+            self._predicted = None
             return write_command(event)
         if self._pending and isinstance(self._pending[-1], (Stls, Auth, AuthResponse, AuthCancel)):
             # RFC 2449 section 6.6: STLS and AUTH end a pipelined batch.
@@ -479,6 +491,7 @@ class Connection:
             raise LocalProtocolError("AUTH with this initial response exceeds 255 octets; "
                                      "send it after an empty challenge")
         self._pending.append(event)
+        self._predicted = self._after_success(state, event)
         return data
 
     def _next_client_event(self) -> Event | Sentinel:
@@ -523,18 +536,22 @@ class Connection:
             # the server must refuse it, and the state stays as it is.
             if isinstance(status, Response) and not status.ok:
                 self._pending.popleft()
+                self._predicted = None
                 return status
             self._error_side = self.their_role
             raise RemoteProtocolError(f"the server accepted {type(command).__name__} "
                                       f"in the {self.state.value} state")
         self.state = flight
         if isinstance(status, AuthChallenge):
+            self._predicted = None
             self._pending.popleft()
             self.state = RESPONSE_TRANSITIONS[(self.state, type(command), Outcome.CHALLENGE)]
             self._challenge_outstanding = True
             return status
         assert isinstance(status, Response)
         outcome = Outcome.OK if status.ok else Outcome.ERR
+        if not status.ok:
+            self._predicted = None
         key = (self.state, type(command), outcome)
         if key not in RESPONSE_TRANSITIONS:
             self._error_side = self.their_role
@@ -617,6 +634,7 @@ class Connection:
         if self.state not in TLS_TRANSITIONS:
             raise LocalProtocolError(f"tls_established() in the {self.state.value} state, not after STLS +OK")
         self.state = TLS_TRANSITIONS[self.state]
+        self._predicted = None
         self.tls_active = True
         discarded = self._buffer.extract_all()
         if self.our_role is SERVER:

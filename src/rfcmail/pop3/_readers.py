@@ -299,30 +299,25 @@ class BodyReader:
                 return True
             if head in (b"", b".", b".\r"):
                 return None
-        data = buf.peek()
-        # One pass over the "\n." pairs (rare in mail) finds the terminator or
-        # proves there is none yet; bare-LF servers end with "\n.\n".
-        cut = -1
-        stuffed = False
-        position = data.find(b"\n.")
-        while position >= 0:
-            following = data[position + 2:position + 4]
-            if following == b"\r\n" or following[:1] == b"\n":
-                cut = position + 1
-                break
-            if following in (b"", b"\r"):
-                break  # maybe the terminator: wait for more, keep it in the buffer
-            stuffed = True
-            position = data.find(b"\n.", position + 2)
-        if cut < 0:
-            last_lf = data.rfind(b"\n", 0, position + 1 if position >= 0 else len(data))
+        # The terminator is found with searches in place (no copy of what may be
+        # many pipelined messages); bare-LF servers end with "\n.\n".
+        end = buf.find(b"\n.\r\n")
+        bare = buf.find(b"\n.\n", 0, None if end < 0 else end + 4)
+        if bare >= 0 and (end < 0 or bare < end):
+            end = bare
+        if end >= 0:
+            cut = end + 1
+        else:
+            data = buf.peek()
+            last_lf = data.rfind(b"\n")
             if last_lf >= 0:
-                cut = last_lf + 1
+                cut = last_lf + 1  # a trailing "." or ".\r" stays: it may be the terminator
             elif len(data) >= self.max_piece:
                 cut = len(data) - (1 if data.endswith(b"\r") else 0)
             else:
                 return None
         chunk = buf.extract_at_most(cut)
+        stuffed = b"\n." in chunk
         starts_line = self._at_line_start
         self._at_line_start = chunk.endswith(b"\n")
         if stuffed:

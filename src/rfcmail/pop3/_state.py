@@ -78,6 +78,10 @@ class State(enum.Enum):
     ERROR = "error"
     """A protocol error that cannot be recovered from; close the connection."""
 
+    # Members are singletons: identity hashing is exact, and much cheaper than
+    # Enum's Python-level hash of the name in the transition-table lookups.
+    __hash__ = object.__hash__
+
 
 class Outcome(enum.Enum):
     """How a server answered a command."""
