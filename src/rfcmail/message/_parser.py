@@ -73,7 +73,8 @@ __all__ = ["Parser", "parse"]
 # the rest of the line and every continuation line (RFC 5322 section 2.2.3).
 _FIELD = re.compile(rb"([\x21-\x39\x3b-\x7e]+)[ \t]*:[^\n]*(?:\n[ \t][^\n]*)*\n?")
 _BLANK_LINE = re.compile(rb"\n\r?\n")
-_LONG_LINE = re.compile(rb"[^\r\n]{999}")
+# Anchored at line starts: unanchored, the search would try every offset of a long line.
+_LONG_LINE = re.compile(rb"^[^\r\n]{999}", re.MULTILINE)
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _CONTENT_TYPE = re.compile(rb"[ \t\r\n]*(" + _TOKEN + rb")[ \t]*/[ \t]*(" + _TOKEN + rb")[ \t\r\n]*(?:[;(]|\Z)")
 _BOUNDARY = re.compile(rb';[ \t\r\n]*boundary[ \t\r\n]*=[ \t\r\n]*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]+))', re.IGNORECASE)
@@ -120,7 +121,7 @@ _DELIMITER_TAIL = re.compile(rb"(--)?[ \t]*\r?(?:\n|\Z)")
 @lru_cache(maxsize=8)
 def _line_over(limit: int) -> re.Pattern[bytes]:
     # A line whose length with its LF exceeds ``limit``.
-    return re.compile(rb"[^\n]{%d}" % limit)
+    return re.compile(rb"^[^\n]{%d}" % limit, re.MULTILINE)
 
 
 def _unfold(value: bytes) -> bytes:
