@@ -427,3 +427,52 @@ def test_where_the_stdlib_differs() -> None:
     assert parse_address_list(value)[0] == Address(display_name="=?utf-8?q?J=C3=B6rg?=", local_part="a", domain="b.test")
     assert email.utils.parseaddr("alice@victim.test)<bob@attacker.test>")[1] in ("alice@victim.test", "")
     assert len(parse_address_list("alice@victim.test)<bob@attacker.test>")) == 2
+
+
+# --- odd shapes ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "candidates"),
+    [
+        ("x > a@b.test <c@d.test", ["a@b.test", "c@d.test"]),
+        ("<@route.test user@host.test>", ["user@host.test"]),
+        ("G: a@b.test: c@d.test;", ["a@b.test", "c@d.test"]),
+        ("G: :;", []),
+    ],
+)
+def test_malformed_angles_routes_and_groups(value: str, candidates: list[str]) -> None:
+    result, defects = parse(value)
+    found = []
+    for item in result:
+        for member in item.members if isinstance(item, Group) else (item,):
+            found.append(member.addr_spec)
+    assert found == candidates
+    assert InvalidAddress in kinds(defects)
+
+
+def test_empty_angle_addr_in_a_list() -> None:
+    result, defects = parse("Nobody <>, a@b.test")
+    assert result == [Address(display_name="Nobody"), Address(local_part="a", domain="b.test")]
+    assert kinds(defects) == {InvalidAddress}
+
+
+def test_group_without_a_name() -> None:
+    result, defects = parse(": a@b.test;")
+    assert result == [Group(members=(Address(local_part="a", domain="b.test"),))]
+    assert kinds(defects) == {InvalidAddress}
+
+
+def test_phrase_mixing_quoted_strings_atoms_and_encoded_words() -> None:
+    result, defects = parse('"Dr." =?utf-8?q?J=C3=B6rg?= "von" Mustermann <a@b.test>')
+    assert result == [Address(display_name="Dr. Jörg von Mustermann", local_part="a", domain="b.test")]
+    assert defects == []
+
+
+def test_str_of_a_group_and_idna_failures() -> None:
+    group = Group(display_name="Team", members=(Address(local_part="a", domain="b.test"),))
+    assert str(group) == "Team: a@b.test;"
+    # A label IDNA cannot encode is left as written.
+    bad = Address(local_part="a", domain="\u0080bad.test")
+    assert bad.domain_ascii == "\u0080bad.test"
+    assert Address(local_part="a", domain="xn--zz.test").domain_unicode == "xn--zz.test"

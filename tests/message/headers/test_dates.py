@@ -151,3 +151,21 @@ def test_where_the_stdlib_differs() -> None:
     value = "21 Nov 1997 09:55:06 -0000"
     assert email.utils.parsedate_to_datetime(value).tzinfo is None
     assert parse_date(value) == datetime(1997, 11, 21, 9, 55, 6, tzinfo=timezone.utc)
+
+
+def test_full_month_and_day_names() -> None:
+    result, defects = parse("Tuesday, 1 July 2003 10:52:37 +0200")
+    assert result == datetime(2003, 7, 1, 10, 52, 37, tzinfo=zone(2))
+    assert defects == []
+
+
+def test_year_before_1900_is_reported() -> None:
+    result, defects = parse("1 Jan 1800 00:00:00 +0000")
+    assert result == datetime(1800, 1, 1, tzinfo=timezone.utc)
+    assert kinds(defects) == {InvalidDate}
+
+
+def test_stray_text_is_reported() -> None:
+    result, defects = parse("1 Jan 2020 00:00:00 +0000 extra words 7")
+    assert result == datetime(2020, 1, 1, tzinfo=timezone.utc)
+    assert kinds(defects) == {InvalidDate}

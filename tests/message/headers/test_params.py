@@ -7,7 +7,9 @@ import email.policy
 import pytest
 
 from rfcmail.message import (
+    BareCRorLF,
     Defect,
+    NulByte,
     InvalidHeaderValue,
     InvalidParameter,
     LimitDefect,
@@ -214,10 +216,14 @@ def test_max_sections_is_configurable() -> None:
     assert parse_parameters(value, max_sections=3) == {"a": "xyz"}
 
 
-def test_a4_10_path_traversal_and_controls_are_returned_decoded() -> None:
-    """The parser returns what the sender wrote; safe_filename is the caller's guard."""
-    _, params = parse_content_disposition("attachment; filename*=utf-8''..%2F..%2Fetc%2Fpasswd%00")
-    assert params == {"filename": "../../etc/passwd\x00"}
+def test_a4_10_path_traversal_is_returned_decoded_and_controls_replaced() -> None:
+    """The path is returned as the sender wrote it (safe_filename is the caller's guard); controls are not."""
+    defects: list[Defect] = []
+    _, params = parse_content_disposition(
+        "attachment; filename*=utf-8''..%2F..%2Fetc%2Fpasswd%00%0D%0A", defects=defects
+    )
+    assert params == {"filename": "../../etc/passwd\ufffd\ufffd\ufffd"}
+    assert {NulByte, BareCRorLF} <= kinds(defects)
 
 
 # --- other fields ------------------------------------------------------------------------------

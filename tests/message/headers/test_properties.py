@@ -129,7 +129,13 @@ def test_date_round_trip(when: datetime, offset_minutes: int) -> None:
 
 
 PARAM_NAMES = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-_."), min_size=1, max_size=12)
-PARAM_VALUES = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"))
+# Bidi overrides are kept but reported, so they are left out where no defect is expected.
+PARAM_VALUES = st.text(
+    st.characters(
+        blacklist_categories=["Cc", "Cs", "Zl", "Zp"],
+        blacklist_characters="\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069",
+    )
+)
 
 
 @given(st.dictionaries(PARAM_NAMES, PARAM_VALUES, max_size=5), st.booleans())

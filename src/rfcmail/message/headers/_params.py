@@ -25,7 +25,7 @@ from .._defects import (
     UnknownTransferEncoding,
 )
 from ._encoded_words import decode_bytes, decode_encoded_words
-from ._tokens import fix_surrogates, strip_comments, unfold
+from ._tokens import fix_surrogates, sanitize, strip_comments, unfold
 
 __all__ = [
     "MAX_PARAMETER_SECTIONS",
@@ -145,7 +145,7 @@ def _parse_params(text: str, pos: int, defects: list[Defect], max_sections: int)
                     defects.append(InvalidParameter(f"unquoted value with spaces in parameter {name!r}"))
             if value and _TOKEN_RE.match(value) is None and not star:
                 defects.append(InvalidParameter(f"value of {name!r} should be quoted"))
-        value = fix_surrogates(value, defects)
+        value = sanitize(fix_surrogates(value, defects), defects)
         if number_text is None and not star:
             if "=?" in value:
                 before = len(defects)
@@ -183,7 +183,7 @@ def _parse_params(text: str, pos: int, defects: list[Defect], max_sections: int)
         order = appearance[name]
         if any(b < a for a, b in zip(order, order[1:])):
             defects.append(InvalidParameter(f"sections of parameter {name!r} out of order"))
-        simple[name] = _join_sections(name, parts, defects)
+        simple[name] = sanitize(_join_sections(name, parts, defects), defects)
     return simple
 
 
@@ -242,7 +242,10 @@ def parse_parameters(
 
     Names are lower-cased. Continuations are joined in section order (gaps
     and disorder reported), percent-encoded octets decoded in the declared
-    charset (unknown charsets give U+FFFD and :class:`UnknownCharset`). An
+    charset (unknown charsets give U+FFFD and :class:`UnknownCharset`).
+    Control characters in values, raw or decoded (``%0D%0A``, ``%00``),
+    and U+2028/U+2029 are replaced by U+FFFD and reported, as in
+    :func:`decode_encoded_words` (SECURITY.md A4.1, A4.10). An
     RFC 2231 value wins over a plain one of the same name. Sections numbered
     ``max_sections`` or higher are dropped with a :class:`LimitDefect`
     (``limit_name="max_sections"``).
