@@ -21,6 +21,7 @@ from typing import BinaryIO, cast
 import pytest
 
 from rfcmail.sasl import (
+    BearerToken,
     ChannelBinding,
     Challenge,
     Failure,
@@ -44,16 +45,21 @@ pytestmark = pytest.mark.interop
 __all__ = ["interop_dir", "processes", "tls_material"]  # fixtures imported for this module
 
 STORE = InMemoryCredentialStore({"alice": "secret"})
+BEARER_TOKEN = "ya29.a0AfH6SMBx-token_for.alice~1"
 MESSAGE = b"From: alice@example.test\r\nTo: bob@example.test\r\nSubject: sasl\r\n\r\nhello\r\n"
 
 
 class AuthSMTPServer:
     """A minimal SMTP server on 127.0.0.1 that does STARTTLS and AUTH through rfcmail.sasl."""
 
-    def __init__(self, context: ssl.SSLContext, store: InMemoryCredentialStore = STORE) -> None:
+    def __init__(self, context: ssl.SSLContext, store: InMemoryCredentialStore = STORE,
+                 only: frozenset[str] | None = None) -> None:
         self.context = context
         self.store = store
+        self.only = only
         self.results: list[Success | Failure] = []
+        self.tokens: list[BearerToken] = []
+        self.lines: list[bytes] = []
         self.mechanisms_seen: list[str] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.listener.settimeout(0.1)  # so that close() is seen promptly
@@ -102,7 +108,8 @@ class AuthSMTPServer:
             verb = verb.upper()
             if verb in (b"EHLO", b"HELO"):
                 names = server_mechanisms(self.store, tls=tls, channel_binding=binding is not None,
-                                          external=identity is not None)
+                                          external=identity is not None, bearer=True)
+                names = tuple(name for name in names if self.only is None or name in self.only)
                 lines = [b"localhost", b"AUTH " + " ".join(names).encode()]
                 if not tls:
                     lines.append(b"STARTTLS")
@@ -129,18 +136,24 @@ class AuthSMTPServer:
             else:
                 send(b"502 5.5.1 not here")
 
+    def _validate(self, token: BearerToken) -> str | None:
+        self.tokens.append(token)
+        return "alice" if token.token == BEARER_TOKEN else None
+
     def _auth(self, argument: bytes, stream: BinaryIO, send: Callable[[bytes], None],
               binding: ChannelBinding | None, identity: str | None) -> None:
         name, _, initial_text = argument.partition(b" ")
         mechanism = name.decode("ascii", "replace").upper()
         self.mechanisms_seen.append(mechanism)
         exchange = ServerExchange(create_server(
-            mechanism, self.store, channel_binding=binding, external_identity=identity))
+            mechanism, self.store, channel_binding=binding, external_identity=identity,
+            token_validator=self._validate))
         initial = None if not initial_text else (b"" if initial_text == b"=" else base64.b64decode(initial_text))
         step = exchange.start(initial)
         while isinstance(step, Challenge):
             send(b"334 " + base64.b64encode(step.data))
             line = stream.readline(16384).rstrip(b"\r\n")
+            self.lines.append(line)
             step = exchange.cancel() if line == b"*" else exchange.step(base64.b64decode(line))
         self.results.append(step)
         if isinstance(step, Success):
@@ -350,3 +363,45 @@ def test_stored_keys_move_between_doveadm_and_rfcmail(processes: ProcessManager,
     assert b"verified" in verified.stdout + verified.stderr
     refused = processes.run([doveadm, "pw", "-t", made_by_rfcmail, "-p", "wrong"], check=False)
     assert refused.returncode != 0
+
+
+@pytest.mark.parametrize("mechanism", ["OAUTHBEARER", "XOAUTH2"])
+@pytest.mark.parametrize("token", [BEARER_TOKEN, "expired-token"])
+def test_msmtp_bearer_tokens(smtp_server: AuthSMTPServer, processes: ProcessManager, interop_dir: Path,
+                             tls_material: TLSMaterial, mechanism: str, token: str) -> None:
+    """msmtp's built-in OAUTHBEARER/XOAUTH2 against the bearer server (the token is the "password")."""
+    code = run_msmtp(processes, interop_dir, tls_material, smtp_server.port, mechanism, token)
+    assert smtp_server.mechanisms_seen == [mechanism]
+    assert [seen.token for seen in smtp_server.tokens] == [token]
+    assert smtp_server.tokens[0].user == "alice"
+    if token == BEARER_TOKEN:
+        assert code == 0, smtp_server.results
+        assert isinstance(smtp_server.results[0], Success) and smtp_server.results[0].authcid == "alice"
+    else:
+        assert code != 0
+        assert smtp_server.results == [Failure(reason="invalid token")], smtp_server.lines
+
+
+@pytest.mark.parametrize("mechanism", ["OAUTHBEARER", "XOAUTH2"])
+def test_curl_bearer_tokens(processes: ProcessManager, interop_dir: Path, tls_material: TLSMaterial,
+                            mechanism: str) -> None:
+    """curl's --oauth2-bearer; the server offers one mechanism (curl prefers OAUTHBEARER when both are)."""
+    curl = require_program("curl")
+    message = interop_dir / "message.eml"
+    message.write_bytes(MESSAGE)
+    server = AuthSMTPServer(server_context(tls_material), only=frozenset({mechanism}))
+    try:
+        result = processes.run(
+            [curl, "-sS", f"smtp://127.0.0.1:{server.port}", "--ssl-reqd", "--cacert", str(tls_material.ca),
+             "--user", "alice:", "--oauth2-bearer", BEARER_TOKEN,
+             "--mail-from", "alice@example.test", "--mail-rcpt", "bob@example.test", "-T", str(message)],
+            check=False, timeout=30,
+        )
+    finally:
+        server.close()
+    assert result.returncode == 0, (result, server.results)
+    assert server.mechanisms_seen == [mechanism]
+    token = server.tokens[0]
+    assert token.token == BEARER_TOKEN and token.user == "alice"
+    if mechanism == "OAUTHBEARER":
+        assert token.host == "127.0.0.1" and token.port == server.port

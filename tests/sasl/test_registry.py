@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rfcmail.sasl import (
+    BearerToken,
     DEFAULT_MAX_RESPONSE_SIZE,
     PASSWORD_MECHANISMS,
     TOKEN_MECHANISMS,
@@ -32,7 +33,7 @@ from . import run_exchange
 
 STORE = InMemoryCredentialStore({"alice": "secret"})
 CB = ChannelBinding(type="tls-exporter", data=b"\x07" * 32)
-SERVER_NAMES = [*PASSWORD_MECHANISMS, "EXTERNAL"]
+SERVER_NAMES = [*PASSWORD_MECHANISMS, *TOKEN_MECHANISMS, "EXTERNAL"]
 CLIENT_NAMES = [*PASSWORD_MECHANISMS, *TOKEN_MECHANISMS, "EXTERNAL"]
 
 
@@ -41,9 +42,13 @@ def _client(name: str) -> ClientMechanism:
                          channel_binding=CB)
 
 
+def _validate(token: BearerToken) -> str | None:
+    return "alice" if token.token == "tok" else None
+
+
 def _server(name: str) -> ServerMechanism:
     return create_server(name, STORE, channel_binding=CB if name.endswith("-PLUS") else None,
-                         external_identity="alice")
+                         external_identity="alice", token_validator=_validate)
 
 
 def test_client_and_server_lists() -> None:
@@ -52,6 +57,8 @@ def test_client_and_server_lists() -> None:
     assert server_mechanisms(STORE, tls=True) == ("SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN", "LOGIN")
     assert server_mechanisms(STORE, tls=False, allow_plaintext=True)[-2:] == ("PLAIN", "LOGIN")
     assert server_mechanisms(STORE, tls=True, channel_binding=True)[:2] == ("SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS")
+    assert server_mechanisms(STORE, tls=True, bearer=True)[-2:] == ("OAUTHBEARER", "XOAUTH2")
+    assert "OAUTHBEARER" not in server_mechanisms(STORE, tls=False, bearer=True)
 
 
 @pytest.mark.parametrize(

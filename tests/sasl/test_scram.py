@@ -26,7 +26,8 @@ from rfcmail.sasl import (
     create_server,
     derive_scram_credentials,
 )
-from rfcmail.sasl.scram import ScramClient, ScramServer, decode_saslname, encode_saslname
+from rfcmail.sasl._base import decode_saslname, encode_saslname
+from rfcmail.sasl.scram import ScramClient, ScramServer
 
 from . import counting_hash, run_exchange
 

@@ -1,4 +1,4 @@
-"""OAUTHBEARER (RFC 7628) and XOAUTH2 clients: RFC examples, the error challenge, argument checks."""
+"""OAUTHBEARER (RFC 7628) and XOAUTH2: RFC examples both sides, the error challenge, hostile input."""
 
 from __future__ import annotations
 
@@ -9,8 +9,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rfcmail.errors import LocalProtocolError
-from rfcmail.sasl import SASLError, create_client
-from rfcmail.sasl.xoauth2 import OAuthBearerClient, XOAuth2Client
+from rfcmail.sasl import (
+    BearerToken,
+    Challenge,
+    CredentialsUnavailable,
+    Failure,
+    InMemoryCredentialStore,
+    SASLError,
+    Success,
+    TokenValidator,
+    UnknownMechanismError,
+    create_client,
+    create_server,
+)
+from rfcmail.sasl.xoauth2 import DEFAULT_BEARER_ERROR, BearerServer, OAuthBearerClient, XOAuth2Client
+
+from . import run_exchange
 
 TOKEN = "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg=="
 
@@ -110,3 +124,152 @@ def test_clients_raise_only_sasl_error(challenge: bytes) -> None:
         assert response in (b"", b"\x01")
         with pytest.raises(SASLError):
             client.respond(challenge)
+
+
+# --- the server side ----------------------------------------------------------------------------
+
+SERVER_STORE = InMemoryCredentialStore({}, authorizations={"svc@example.com": ["user@example.com"]})
+SEEN: list[BearerToken] = []
+
+
+def _validator(token: BearerToken) -> str | None:
+    SEEN.append(token)
+    return {TOKEN: "user@example.com", "svc-token": "svc@example.com"}.get(token.token)
+
+
+def _bearer_server(mechanism: str, validator: TokenValidator = _validator) -> BearerServer:
+    return BearerServer(mechanism, SERVER_STORE, token_validator=validator)
+
+
+def test_rfc7628_4_1_server_accepts_and_sees_host_and_port() -> None:
+    SEEN.clear()
+    client = create_client("OAUTHBEARER", username="user@example.com", token=TOKEN, host="server.example.com", port=143)
+    result, transcript = run_exchange(client, create_server("OAUTHBEARER", SERVER_STORE, token_validator=_validator))
+    assert result == Success(authcid="user@example.com", authzid="user@example.com")
+    assert len(transcript) == 1
+    assert SEEN == [BearerToken(mechanism="OAUTHBEARER", user="user@example.com", token=TOKEN,
+                                host="server.example.com", port=143)]
+
+
+def test_rfc7628_4_3_server_sends_error_and_takes_the_dummy() -> None:
+    client = create_client("OAUTHBEARER", username="user@example.com", host="server.example.com", port=143)
+    result, transcript = run_exchange(client, _bearer_server("OAUTHBEARER"))
+    assert result == Failure(reason="invalid token")
+    assert transcript[1:] == [("S", DEFAULT_BEARER_ERROR), ("C", b"\x01")]
+    assert isinstance(client, OAuthBearerClient) and client.error == {"status": "invalid_token"}
+
+
+def test_xoauth2_server() -> None:
+    client = create_client("XOAUTH2", username="user@example.com", token=TOKEN)
+    result, _ = run_exchange(client, _bearer_server("XOAUTH2"))
+    assert result == Success(authcid="user@example.com", authzid="")
+    client = create_client("XOAUTH2", username="user@example.com", token="expired")
+    result, transcript = run_exchange(client, _bearer_server("XOAUTH2"))
+    assert result == Failure(reason="invalid token")
+    assert transcript[-1] == ("C", b"")
+
+
+def test_authzid_needs_authorization() -> None:
+    allowed = create_client("OAUTHBEARER", authzid="user@example.com", token="svc-token")
+    assert run_exchange(allowed, _bearer_server("OAUTHBEARER"))[0] == Success(
+        authcid="svc@example.com", authzid="user@example.com")
+    refused = create_client("OAUTHBEARER", authzid="other@example.com", token="svc-token")
+    result, _ = run_exchange(refused, _bearer_server("OAUTHBEARER"))
+    assert isinstance(result, Failure) and "authzid" in result.reason
+
+
+def test_no_initial_response_and_wrong_dummy() -> None:
+    server = _bearer_server("OAUTHBEARER")
+    assert server.start(None) == Challenge(data=b"")
+    assert server.step(b"n,,\x01auth=Bearer nope\x01\x01") == Challenge(data=DEFAULT_BEARER_ERROR)
+    result = server.step(b"\x01\x01")
+    assert isinstance(result, Failure) and result.malformed
+
+
+@pytest.mark.parametrize("mechanism", ["OAUTHBEARER", "XOAUTH2"])
+@pytest.mark.parametrize("dummy", [b"\x01", b""])
+def test_either_dummy_response_ends_the_refused_exchange(mechanism: str, dummy: bytes) -> None:
+    server = _bearer_server(mechanism)
+    first = b"n,,\x01auth=Bearer nope\x01\x01" if mechanism == "OAUTHBEARER" else b"user=u\x01auth=Bearer nope\x01\x01"
+    assert server.start(first) == Challenge(data=DEFAULT_BEARER_ERROR)
+    assert server.step(dummy) == Failure(reason="invalid token")
+
+
+@pytest.mark.parametrize(
+    ("mechanism", "response"),
+    [
+        ("OAUTHBEARER", b""),
+        ("OAUTHBEARER", b"n,,auth=Bearer t\x01\x01"),
+        ("OAUTHBEARER", b"p=tls-unique,,\x01auth=Bearer t\x01\x01"),
+        ("OAUTHBEARER", b"n,b=x,\x01auth=Bearer t\x01\x01"),
+        ("OAUTHBEARER", b"n,a=x=41,\x01auth=Bearer t\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01auth=Bearer t\x01"),
+        ("OAUTHBEARER", b"n,,\x01host=h\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01auth=Basic dXNlcjpwdw==\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01auth=Bearer bad token\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01auth=Bearer t\x01port=x\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01auth=Bearer t\x01auth=Bearer u\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x011=2\x01auth=Bearer t\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01noequals\x01auth=Bearer t\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01auth=Bearer t\r\n\x01\x01"),
+        ("OAUTHBEARER", b"n,,\x01auth=Bearer \xff\x01\x01"),
+        ("XOAUTH2", b"user=u\x01auth=Bearer t\x01"),
+        ("XOAUTH2", b"user=\x01auth=Bearer t\x01\x01"),
+        ("XOAUTH2", b"user=u\x01auth=\x01\x01"),
+        ("XOAUTH2", b"user=u\x01\x01"),
+        ("XOAUTH2", b"user=u\x01auth=Bearer t\x01host=h\x01\x01"),
+    ],
+)
+def test_server_refuses_malformed_responses(mechanism: str, response: bytes) -> None:
+    result = _bearer_server(mechanism).start(response)
+    assert isinstance(result, Failure) and result.malformed
+
+
+def test_bearer_scheme_is_case_insensitive_and_empty_pairs_are_allowed() -> None:
+    assert isinstance(_bearer_server("OAUTHBEARER").start(b"n,,\x01auth=bEaReR " + TOKEN.encode() + b"\x01\x01"), Success)
+    assert _bearer_server("OAUTHBEARER").start(b"y,,\x01\x01") == Failure(reason="malformed OAUTHBEARER client response",
+                                                                           malformed=True)
+
+
+def test_validator_unavailable_is_temporary() -> None:
+    def down(token: BearerToken) -> str | None:
+        raise CredentialsUnavailable("token endpoint down")
+
+    result = _bearer_server("XOAUTH2", down).start(b"user=u\x01auth=Bearer t\x01\x01")
+    assert isinstance(result, Failure) and result.temporary
+
+
+def test_server_needs_a_validator_and_a_bearer_name() -> None:
+    with pytest.raises(UnknownMechanismError):
+        create_server("OAUTHBEARER", SERVER_STORE)
+    with pytest.raises(ValueError):
+        BearerServer("PLAIN", SERVER_STORE, token_validator=_validator)
+
+
+@given(st.sampled_from(["OAUTHBEARER", "XOAUTH2"]), st.binary(max_size=120), st.binary(max_size=8))
+def test_server_never_raises(mechanism: str, first: bytes, second: bytes) -> None:
+    server = _bearer_server(mechanism)
+    step = server.start(first)
+    if isinstance(step, Challenge):
+        step = server.step(second)
+    assert isinstance(step, Challenge | Failure | Success)
+
+
+_tokens = st.from_regex(r"[A-Za-z0-9\-._~+/]{1,20}=*", fullmatch=True)
+_users = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E, blacklist_characters="\x01"), min_size=1, max_size=20)
+
+
+@given(_users, _tokens, st.integers(0, 65535))
+def test_generated_tokens_round_trip(user: str, token: str, port: int) -> None:
+    received: list[BearerToken] = []
+
+    def accept(seen: BearerToken) -> str:
+        received.append(seen)
+        return user
+
+    for mechanism in ("OAUTHBEARER", "XOAUTH2"):
+        received.clear()
+        client = create_client(mechanism, username=user, token=token, host="h.example", port=port)
+        result, _ = run_exchange(client, _bearer_server(mechanism, accept))
+        assert isinstance(result, Success) and result.authcid == user
+        assert received[0].token == token and received[0].user == user

@@ -16,7 +16,8 @@ clock; randomness comes in as a ``nonce`` callable (default: :mod:`secrets`).
 
 Mechanisms: PLAIN (RFC 4616), LOGIN (draft-murchison-sasl-login), CRAM-MD5
 (RFC 2195), SCRAM-SHA-1 and SCRAM-SHA-256 with -PLUS (RFC 5802, RFC 7677),
-OAUTHBEARER (RFC 7628) and XOAUTH2 (clients), EXTERNAL (RFC 4422 appendix A).
+OAUTHBEARER (RFC 7628) and XOAUTH2 (the server side with an application's
+token validator), EXTERNAL (RFC 4422 appendix A).
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ from ._registry import (
 from ._saslprep import SASLprepError, saslprep
 from .plain import check_credentials
 from .scram import DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS
+from .xoauth2 import BearerToken, TokenValidator
 
 __all__ = [
     "DEFAULT_MAX_ITERATIONS",
@@ -70,6 +72,7 @@ __all__ = [
     "PLAINTEXT_MECHANISMS",
     "TOKEN_MECHANISMS",
     "ChannelBinding",
+    "BearerToken",
     "Challenge",
     "ClientMechanism",
     "CredentialStore",
@@ -85,6 +88,7 @@ __all__ = [
     "ServerMechanism",
     "Step",
     "Success",
+    "TokenValidator",
     "UnknownMechanismError",
     "check_credentials",
     "choose_mechanism",

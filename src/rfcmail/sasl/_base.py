@@ -290,6 +290,27 @@ def authorize(store: object, authcid: str, authzid: str) -> bool:
     return bool(method(authcid, authzid))
 
 
+def encode_saslname(name: str) -> str:
+    """Escape ``=`` and ``,`` in a SCRAM saslname (RFC 5802 section 5.1)."""
+    return name.replace("=", "=3D").replace(",", "=2C")
+
+
+def decode_saslname(value: str) -> str | None:
+    """Undo :func:`encode_saslname`; ``None`` for a bare ``=`` or ``,`` or an empty name."""
+    if not value or "," in value:
+        return None
+    pieces = value.split("=")
+    out = [pieces[0]]
+    for piece in pieces[1:]:
+        if piece.startswith("3D"):
+            out.append("=" + piece[2:])
+        elif piece.startswith("2C"):
+            out.append("," + piece[2:])
+        else:
+            return None
+    return "".join(out)
+
+
 def default_nonce() -> str:
     """Return 24 random printable characters (no comma) from :mod:`secrets`."""
     return secrets.token_urlsafe(18)

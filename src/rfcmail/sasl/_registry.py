@@ -25,7 +25,7 @@ from .external import ExternalClient, ExternalServer
 from .login import LoginClient, LoginServer
 from .plain import PlainClient, PlainServer
 from .scram import DEFAULT_MAX_ITERATIONS, DEFAULT_MIN_ITERATIONS, ScramClient, ScramServer
-from .xoauth2 import OAuthBearerClient, XOAuth2Client
+from .xoauth2 import BearerServer, OAuthBearerClient, TokenValidator, XOAuth2Client
 
 __all__ = [
     "PASSWORD_MECHANISMS",
@@ -57,7 +57,7 @@ PLAINTEXT_MECHANISMS = frozenset({"PLAIN", "LOGIN", "OAUTHBEARER", "XOAUTH2"})
 """Mechanisms that put a reusable secret on the wire: TLS required by default."""
 
 _CLIENT_NAMES = frozenset(PASSWORD_MECHANISMS) | frozenset(TOKEN_MECHANISMS) | {"EXTERNAL"}
-_SERVER_NAMES = frozenset(PASSWORD_MECHANISMS) | {"EXTERNAL"}
+_SERVER_NAMES = frozenset(PASSWORD_MECHANISMS) | frozenset(TOKEN_MECHANISMS) | {"EXTERNAL"}
 
 
 class UnknownMechanismError(RfcmailError, ValueError):
@@ -113,6 +113,7 @@ def server_mechanisms(
     allow_plaintext: bool = False,
     channel_binding: bool = False,
     external: bool = False,
+    bearer: bool = False,
 ) -> tuple[str, ...]:
     """Return what a server may advertise now, strongest first.
 
@@ -127,6 +128,8 @@ def server_mechanisms(
             downgrade, RFC 5802 section 6).
         external: the adapter has an external identity (a verified TLS
             client certificate), so EXTERNAL is advertised.
+        bearer: the server has a token validator, so OAUTHBEARER and
+            XOAUTH2 are advertised (under the same TLS rule as PLAIN).
     """
     names: list[str] = []
     if channel_binding:
@@ -136,6 +139,8 @@ def server_mechanisms(
         names.append("CRAM-MD5")
     if tls or allow_plaintext:
         names += ["PLAIN", "LOGIN"]
+        if bearer:
+            names += list(TOKEN_MECHANISMS)
     if external:
         names.insert(0, "EXTERNAL")
     return tuple(names)
@@ -219,6 +224,7 @@ def create_server(
     hostname: str = "localhost",
     max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
     dummy_iterations: int = DEFAULT_SCRAM_ITERATIONS,
+    token_validator: TokenValidator | None = None,
 ) -> ServerMechanism:
     """Build the server side of one exchange.
 
@@ -235,9 +241,13 @@ def create_server(
         max_response_size: the largest client response looked at, in octets.
         dummy_iterations: PBKDF2 iterations of unknown users' dummy keys; set
             it to what your store uses so unknown users cost the same.
+        token_validator: checks OAUTHBEARER and XOAUTH2 tokens (required
+            for those two): gets a :class:`~rfcmail.sasl.xoauth2.BearerToken`,
+            returns the identity it grants or ``None``.
 
     Raises:
-        UnknownMechanismError: the name is not a server mechanism here.
+        UnknownMechanismError: the name is not a server mechanism here, or
+            a bearer mechanism without a ``token_validator``.
     """
     name = mechanism.strip().upper()
     if name not in _SERVER_NAMES:
@@ -250,6 +260,10 @@ def create_server(
         return CramMD5Server(credentials, nonce=nonce, hostname=hostname, max_response_size=max_response_size)
     if name == "EXTERNAL":
         return ExternalServer(credentials, external_identity=external_identity, max_response_size=max_response_size)
+    if name in TOKEN_MECHANISMS:
+        if token_validator is None:
+            raise UnknownMechanismError(f"{name} needs a token_validator on the server side")
+        return BearerServer(name, credentials, token_validator=token_validator, max_response_size=max_response_size)
     return ScramServer(
         name,
         credentials,

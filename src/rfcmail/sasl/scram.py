@@ -50,7 +50,9 @@ from ._base import (
     Success,
     authorize,
     check_argument,
+    decode_saslname,
     default_nonce,
+    encode_saslname,
 )
 from ._credentials import (
     DEFAULT_SALTED_PASSWORD_CACHE,
@@ -88,27 +90,6 @@ _PRINTABLE_RE = re.compile(r"[\x21-\x2b\x2d-\x7e]+")
 _CB_NAME_RE = re.compile(r"[A-Za-z0-9.\-]+")
 _POSITIVE_RE = re.compile(r"[1-9][0-9]{0,9}")
 _ATTR_RE = re.compile(r"[A-Za-z]=")
-
-
-def encode_saslname(name: str) -> str:
-    """Escape ``=`` and ``,`` in a SCRAM saslname (RFC 5802 section 5.1)."""
-    return name.replace("=", "=3D").replace(",", "=2C")
-
-
-def decode_saslname(value: str) -> str | None:
-    """Undo :func:`encode_saslname`; ``None`` for a bare ``=`` or ``,`` or an empty name."""
-    if not value or "," in value:
-        return None
-    pieces = value.split("=")
-    out = [pieces[0]]
-    for piece in pieces[1:]:
-        if piece.startswith("3D"):
-            out.append("=" + piece[2:])
-        elif piece.startswith("2C"):
-            out.append("," + piece[2:])
-        else:
-            return None
-    return "".join(out)
 
 
 def _b64decode(value: str) -> bytes | None:

@@ -1,4 +1,4 @@
-"""OAuth 2.0 bearer token clients: OAUTHBEARER (RFC 7628) and Google's XOAUTH2.
+"""OAuth 2.0 bearer tokens: OAUTHBEARER (RFC 7628) and Google's XOAUTH2, client and server.
 
 OAUTHBEARER (RFC 7628 section 3.1)::
 
@@ -15,19 +15,45 @@ predecessor, https://developers.google.com/gmail/imap/xoauth2-protocol) sends
 an empty response.
 
 Both put a reusable token on the wire: use them over TLS only
-(:func:`rfcmail.sasl.choose_mechanism` enforces that by default).
+(:func:`rfcmail.sasl.choose_mechanism` and
+:func:`rfcmail.sasl.server_mechanisms` enforce that by default).
+
+The server side does not validate tokens itself: the application passes a
+``token_validator`` that gets a :class:`BearerToken` and returns the
+authentication identity the token belongs to, or ``None``.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..errors import LocalProtocolError
-from ._base import OneMessageClient, SASLError, check_argument, require_nonempty
+from ._base import (
+    DEFAULT_MAX_RESPONSE_SIZE,
+    Challenge,
+    CredentialStore,
+    CredentialsUnavailable,
+    Failure,
+    OneMessageClient,
+    SASLError,
+    ServerBase,
+    Step,
+    Success,
+    authorize,
+    check_argument,
+    decode_saslname,
+    encode_saslname,
+    require_nonempty,
+)
 
-__all__ = ["OAuthBearerClient", "XOAuth2Client"]
+__all__ = ["DEFAULT_BEARER_ERROR", "BearerServer", "BearerToken", "OAuthBearerClient", "XOAuth2Client"]
+
+DEFAULT_BEARER_ERROR = b'{"status":"invalid_token"}'
+"""The JSON error a bearer server sends for a refused token (RFC 7628 section 3.2.2)."""
 
 # RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN_RE = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -118,7 +144,7 @@ class OAuthBearerClient(_BearerClient):
         _check_token(token, allow_empty=True)
         if not 0 <= port <= 65535:
             raise LocalProtocolError(f"port {port} is out of range")
-        saslname = authzid.replace("=", "=3D").replace(",", "=2C")
+        saslname = encode_saslname(authzid)
         parts = [b"n," + (b"a=" + saslname.encode("utf-8") if authzid else b"") + b","]
         if host:
             parts.append(b"host=" + host.encode("utf-8"))
@@ -147,3 +173,162 @@ class XOAuth2Client(_BearerClient):
         require_nonempty("username", username)
         _check_token(token, allow_empty=False)
         super().__init__(b"user=" + username.encode("utf-8") + b"\x01auth=Bearer " + token.encode("ascii") + b"\x01\x01")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BearerToken:
+    """What a bearer client sent, for the application's token validator.
+
+    Attributes:
+        mechanism: ``"OAUTHBEARER"`` or ``"XOAUTH2"``.
+        user: the gs2 authzid (OAUTHBEARER ``a=``, may be empty) or the
+            XOAUTH2 ``user=``.
+        token: the bearer token (empty when an OAUTHBEARER client sent
+            ``auth=`` without one, to discover the required scope).
+        host: the ``host=`` value, or empty.
+        port: the ``port=`` value, or ``None``.
+    """
+
+    mechanism: str
+    user: str
+    token: str
+    host: str = ""
+    port: int | None = None
+
+
+TokenValidator = Callable[[BearerToken], "str | None"]
+"""Returns the authentication identity a token grants, or ``None`` to refuse it;
+raises :class:`~rfcmail.sasl.CredentialsUnavailable` when it cannot decide now."""
+
+_KEY_RE = re.compile(r"[A-Za-z]+")
+_PORT_RE = re.compile(r"[0-9]{1,5}")
+
+
+def _parse_kvpairs(text: str) -> dict[str, str] | None:
+    """Parse ``key=value^A...^A^A`` (after the leading separator); ``None`` when malformed."""
+    if not text.endswith("\x01\x01"):
+        return None
+    pairs: dict[str, str] = {}
+    for item in text[:-2].split("\x01") if text != "\x01\x01" else []:
+        key, equals, value = item.partition("=")
+        if not equals or not _KEY_RE.fullmatch(key) or key in pairs:
+            return None
+        pairs[key] = value
+    return pairs
+
+
+def _bearer_value(auth: str) -> str | None:
+    """The token from ``auth=Bearer <token>`` (scheme case-insensitive), ``""`` for ``auth=``."""
+    if auth == "":
+        return ""
+    scheme, space, token = auth.partition(" ")
+    if not space or scheme.lower() != "bearer" or not _B64TOKEN_RE.fullmatch(token):
+        return None
+    return token
+
+
+class BearerServer(ServerBase):
+    """Server side of OAUTHBEARER (RFC 7628 section 3) and XOAUTH2.
+
+    A refused token gets one challenge with the JSON error; the client must
+    answer it with the dummy response (``%x01`` for OAUTHBEARER, empty for
+    XOAUTH2; either is accepted for both, as msmtp sends an empty one) and
+    the exchange then fails (RFC 7628 section 3.2.3).
+
+    Args:
+        mechanism: ``"OAUTHBEARER"`` or ``"XOAUTH2"``.
+        credentials: asked whether the token's identity may act as the authzid.
+        token_validator: the application's check of a token.
+        error: the JSON error object sent for a refused token.
+        max_response_size: the largest response looked at, in octets.
+
+    Raises:
+        ValueError: another mechanism name.
+    """
+
+    def __init__(
+        self,
+        mechanism: str,
+        credentials: CredentialStore,
+        *,
+        token_validator: TokenValidator,
+        error: bytes = DEFAULT_BEARER_ERROR,
+        max_response_size: int = DEFAULT_MAX_RESPONSE_SIZE,
+    ) -> None:
+        super().__init__(max_response_size=max_response_size)
+        name = mechanism.strip().upper()
+        if name not in ("OAUTHBEARER", "XOAUTH2"):
+            raise ValueError(f"{mechanism!r} is not a bearer token mechanism")
+        self.name = name
+        self._credentials = credentials
+        self._validator = token_validator
+        self._error = error
+        self._refused = False
+
+    def _start(self, initial_response: bytes | None) -> Step:
+        if initial_response is None:
+            return Challenge(data=b"")
+        return self._step(initial_response)
+
+    def _step(self, response: bytes) -> Step:
+        if self._refused:
+            # RFC 7628 asks for %x01; msmtp (and XOAUTH2 clients) send an empty
+            # response. The exchange fails either way, so both are accepted.
+            if response not in (b"\x01", b""):
+                return Failure(reason=f"malformed {self.name} response to the error challenge", malformed=True)
+            return Failure(reason="invalid token")
+        try:
+            text = response.decode("utf-8")
+        except UnicodeDecodeError:
+            return self._malformed("not UTF-8")
+        if any(c in text for c in "\r\n\x00"):
+            return self._malformed("CR, LF or NUL")
+        token = self._parse(text)
+        if token is None:
+            return self._malformed("client response")
+        # XOAUTH2's user= names the mailbox the token is for, not an authzid.
+        authzid = token.user if self.name == "OAUTHBEARER" else ""
+        try:
+            authcid = self._validator(token) if token.token else None
+            if authcid is None:
+                self._refused = True
+                return Challenge(data=self._error)
+            if not authorize(self._credentials, authcid, authzid):
+                return Failure(reason="not authorized to act as the requested authzid")
+        except CredentialsUnavailable:
+            return Failure(reason="token validation unavailable", temporary=True)
+        return Success(authcid=authcid, authzid=authzid)
+
+    def _malformed(self, what: str) -> Failure:
+        return Failure(reason=f"malformed {self.name} {what}", malformed=True)
+
+    def _parse(self, text: str) -> BearerToken | None:
+        if self.name == "XOAUTH2":
+            pairs = _parse_kvpairs(text)
+            if pairs is None or set(pairs) != {"user", "auth"} or not pairs["user"]:
+                return None
+            token = _bearer_value(pairs["auth"])
+            if not token:
+                return None
+            return BearerToken(mechanism=self.name, user=pairs["user"], token=token)
+        header, comma, rest = text.partition(",")
+        authz, comma2, rest = rest.partition(",")
+        if not comma or not comma2 or header not in ("n", "y") or not rest.startswith("\x01"):
+            return None
+        user = ""
+        if authz:
+            if not authz.startswith("a="):
+                return None
+            decoded = decode_saslname(authz[2:])
+            if decoded is None:
+                return None
+            user = decoded
+        pairs = _parse_kvpairs(rest[1:])
+        if pairs is None or "auth" not in pairs:
+            return None
+        token = _bearer_value(pairs["auth"])
+        port_text = pairs.get("port")
+        if token is None or (port_text is not None and not _PORT_RE.fullmatch(port_text)):
+            return None
+        port = int(port_text) if port_text is not None else None
+        return BearerToken(mechanism=self.name, user=user, token=token, host=pairs.get("host", ""), port=port)
