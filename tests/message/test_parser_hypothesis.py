@@ -51,7 +51,7 @@ def touch_everything(message: Part) -> None:
         content = part.get_content()
         assert isinstance(content, (str, bytes))
         with part.open() as stream:
-            stream.read()
+            assert stream.read() == part.get_payload_bytes()
     message.text_body()
     message.html_body()
     message.attachments()
