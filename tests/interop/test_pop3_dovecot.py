@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import ssl
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -44,14 +46,37 @@ def put(world: RealWorld, messages: list[bytes]) -> list[Path]:
     return paths
 
 
+@dataclass
+class Mailbox:
+    """What a test put into dave's Maildir, and where Dovecot numbers it.
+
+    Other tests may deliver to dave too (LMTP tests), so nothing here assumes
+    the maildrop holds only these messages: ``numbers`` are found by Subject.
+    """
+
+    messages: list[bytes]
+    numbers: list[int]
+    total: int
+
+
+def locate(world: RealWorld, messages: list[bytes]) -> tuple[list[int], int]:
+    with POP3Client.connect("localhost", world.ports["POP3_PORT"], ssl_context=context(world)) as client:
+        client.login(USER, PASSWORD)
+        count, _ = client.stat()
+        subjects = {client.top(n, 0).split(b"\r\n", 1)[0]: n for n in range(1, count + 1)}
+    return [subjects[message.split(b"\n", 1)[0]] for message in messages], count
+
+
 @pytest.fixture
-def mailbox(realworld: RealWorld) -> Iterator[list[bytes]]:
+def mailbox(realworld: RealWorld) -> Iterator[Mailbox]:
     """Three messages for dave, one with dot-leading lines; removed afterwards."""
-    messages = [b"Subject: one\n\nfirst body\n",
-                b"Subject: dots\n\n.\n..\n.leading\nend\n",
-                b"Subject: three\n\n" + b"x" * 70 + b"\n" * 3]
+    token = secrets.token_hex(6)
+    messages = [b"Subject: one %s\n\nfirst body\n" % token.encode(),
+                b"Subject: dots %s\n\n.\n..\n.leading\nend\n" % token.encode(),
+                b"Subject: three %s\n\n" % token.encode() + b"x" * 70 + b"\n" * 3]
     put(realworld, messages)
-    yield messages
+    numbers, total = locate(realworld, messages)
+    yield Mailbox(messages, numbers, total)
     maildir = realworld.maildir(USER)
     for sub in ("new", "cur"):
         for path in (maildir / sub).iterdir():
@@ -67,48 +92,49 @@ def context(world: RealWorld) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=str(world.ca))
 
 
-def test_blocking_client_stls_scram_and_commands(realworld: RealWorld, mailbox: list[bytes]) -> None:
+def test_blocking_client_stls_scram_and_commands(realworld: RealWorld, mailbox: Mailbox) -> None:
     port = realworld.ports["POP3_PORT"]
     with POP3Client.connect("localhost", port, ssl_context=context(realworld)) as client:
         assert client.conn.tls_active
         assert "SASL" in client.capabilities
         assert client.login(USER, PASSWORD) == "SCRAM-SHA-256"
         count, total = client.stat()
-        assert count == 3
+        assert count == mailbox.total
         sizes = client.list()
         assert sum(sizes.values()) == total
-        received = [client.retrieve(n) for n in range(1, 4)]
-        assert sorted(received) == sorted(crlf(m) for m in mailbox)
-        assert [sizes[n] for n in range(1, 4)] == [len(r) for r in received]
-        assert len(set(client.uidl().values())) == 3
-        header = client.top(1, 0)
-        assert header.endswith(b"\r\n\r\n") and header.startswith(b"Subject: ")
-        streamed = b"".join(client.retrieve_stream(2))
+        received = [client.retrieve(n) for n in mailbox.numbers]
+        assert received == [crlf(m) for m in mailbox.messages]
+        assert [sizes[n] for n in mailbox.numbers] == [len(r) for r in received]
+        assert len(set(client.uidl().values())) == count
+        header = client.top(mailbox.numbers[0], 0)
+        assert header == crlf(mailbox.messages[0]).split(b"\r\n\r\n")[0] + b"\r\n\r\n"
+        streamed = b"".join(client.retrieve_stream(mailbox.numbers[1]))
         assert streamed == received[1]
-        assert client.retrieve_many([1, 2, 3]) == received  # pipelined: Dovecot offers PIPELINING
-        assert "PIPELINING" in client.capabilities
+        assert "PIPELINING" in client.capabilities  # so retrieve_many pipelines
+        assert client.retrieve_many(mailbox.numbers) == received
 
 
-def test_deletions_only_at_quit(realworld: RealWorld, mailbox: list[bytes]) -> None:
+def test_deletions_only_at_quit(realworld: RealWorld, mailbox: Mailbox) -> None:
     port = realworld.ports["POP3_PORT"]
+    first, second, _ = mailbox.numbers
     client = POP3Client.connect("localhost", port, ssl_context=context(realworld))
     client.login(USER, PASSWORD, mechanism="PLAIN")
-    client.delete(1)
+    client.delete(first)
     client.close()  # dropped without QUIT: nothing is deleted
     client = POP3Client.connect("localhost", port, ssl_context=context(realworld))
     client.login(USER, PASSWORD, mechanism="USER")
-    assert client.stat()[0] == 3
-    client.delete(1)
+    assert client.stat()[0] == mailbox.total
+    client.delete(first)
     client.reset()
-    client.delete(2)
+    client.delete(second)
     client.quit()
     client = POP3Client.connect("localhost", port, ssl_context=context(realworld))
     client.login(USER, PASSWORD)
-    assert client.stat()[0] == 2
+    assert client.stat()[0] == mailbox.total - 1
     client.quit()
 
 
-def test_implicit_tls_and_wrong_password(realworld: RealWorld, mailbox: list[bytes]) -> None:
+def test_implicit_tls_and_wrong_password(realworld: RealWorld, mailbox: Mailbox) -> None:
     port = realworld.ports["POP3S_PORT"]
     with POP3Client.connect("localhost", port, tls=TLSMode.IMPLICIT, ssl_context=context(realworld)) as client:
         with pytest.raises(pop3.ResponseError) as caught:
@@ -116,10 +142,10 @@ def test_implicit_tls_and_wrong_password(realworld: RealWorld, mailbox: list[byt
         assert caught.value.response.code == "AUTH"
     with POP3Client.connect("localhost", port, tls=TLSMode.IMPLICIT, ssl_context=context(realworld)) as client:
         assert client.login(USER, PASSWORD, mechanism="SCRAM-SHA-1") == "SCRAM-SHA-1"
-        assert client.stat()[0] == 3
+        assert client.stat()[0] == mailbox.total
 
 
-def test_plaintext_login_refused_without_tls(realworld: RealWorld, mailbox: list[bytes]) -> None:
+def test_plaintext_login_refused_without_tls(realworld: RealWorld, mailbox: Mailbox) -> None:
     """A6.1: over plain TCP the client uses SCRAM (no reusable secret) or refuses."""
     port = realworld.ports["POP3_PORT"]
     with POP3Client.connect("127.0.0.1", port, tls=TLSMode.NONE) as client:
@@ -128,32 +154,34 @@ def test_plaintext_login_refused_without_tls(realworld: RealWorld, mailbox: list
             client.login(USER, PASSWORD, mechanism="USER")
         with pytest.raises(InsecureAuthError):
             client.login(USER, PASSWORD, mechanism="PLAIN")
+        assert client.conn.pending_commands == 0
         assert client.login(USER, PASSWORD) == "SCRAM-SHA-256"
-        assert client.stat()[0] == 3
+        assert client.stat()[0] == mailbox.total
     with POP3Client.connect("127.0.0.1", port, tls=TLSMode.NONE) as client:
         assert client.login(USER, PASSWORD, mechanism="USER", allow_insecure_auth=True) == "USER"
 
 
-def test_asyncio_client(realworld: RealWorld, mailbox: list[bytes]) -> None:
+def test_asyncio_client(realworld: RealWorld, mailbox: Mailbox) -> None:
     async def run() -> list[bytes]:
         client = await AsyncPOP3Client.connect("localhost", realworld.ports["POP3_PORT"],
                                                ssl_context=context(realworld))
         async with client:
             assert await client.login(USER, PASSWORD) == "SCRAM-SHA-256"
-            assert (await client.stat())[0] == 3
-            assert len(await client.uidl()) == 3
-            many = await client.retrieve_many([1, 2, 3])
-            streamed = b"".join([chunk async for chunk in client.retrieve_stream(3)])
+            assert (await client.stat())[0] == mailbox.total
+            assert len(await client.uidl()) == mailbox.total
+            many = await client.retrieve_many(mailbox.numbers)
+            streamed = b"".join([chunk async for chunk in client.retrieve_stream(mailbox.numbers[2])])
             assert streamed == many[2]
-            assert (await client.top(2, 1)).count(b"\r\n") >= 2
+            dots = crlf(mailbox.messages[1])
+            header_end = dots.index(b"\r\n\r\n") + 4
+            assert await client.top(mailbox.numbers[1], 1) == dots[:header_end] + b".\r\n"
             return many
 
-    received = asyncio.run(run())
-    assert sorted(received) == sorted(crlf(m) for m in mailbox)
+    assert asyncio.run(run()) == [crlf(m) for m in mailbox.messages]
 
 
-def test_retrieve_message_parses_when_available(realworld: RealWorld, mailbox: list[bytes]) -> None:
+def test_retrieve_message_parses(realworld: RealWorld, mailbox: Mailbox) -> None:
     with POP3Client.connect("localhost", realworld.ports["POP3_PORT"], ssl_context=context(realworld)) as client:
         client.login(USER, PASSWORD)
-        message = client.retrieve_message(1)
-        assert bytes(message).startswith(b"Subject: ")
+        message = client.retrieve_message(mailbox.numbers[0])
+        assert bytes(message) == crlf(mailbox.messages[0])
