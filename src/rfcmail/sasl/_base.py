@@ -460,7 +460,11 @@ class ServerBase:
         return result
 
     def _start(self, initial_response: bytes | None) -> Step:
-        raise NotImplementedError
+        # Client-first mechanisms: without an initial response, ask for it
+        # with an empty challenge (RFC 4422 section 5 item 2a).
+        if initial_response is None:
+            return Challenge(data=b"")
+        return self._step(initial_response)
 
     def _step(self, response: bytes) -> Step:
         raise NotImplementedError

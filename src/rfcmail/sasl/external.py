@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from ._base import (
     DEFAULT_MAX_RESPONSE_SIZE,
-    Challenge,
     CredentialStore,
     CredentialsUnavailable,
     Failure,
@@ -65,11 +64,6 @@ class ExternalServer(ServerBase):
         super().__init__(max_response_size=max_response_size)
         self._credentials = credentials
         self._identity = external_identity
-
-    def _start(self, initial_response: bytes | None) -> Step:
-        if initial_response is None:
-            return Challenge(data=b"")
-        return self._step(initial_response)
 
     def _step(self, response: bytes) -> Step:
         authzid = decode_utf8(response)

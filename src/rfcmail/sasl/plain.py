@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from ._base import (
     DEFAULT_MAX_RESPONSE_SIZE,
-    Challenge,
     CredentialStore,
     CredentialsUnavailable,
     Failure,
@@ -97,11 +96,6 @@ class PlainServer(PasswordServer):
     """Server side of PLAIN (RFC 4616 section 2); arguments as :class:`PasswordServer`."""
 
     name = "PLAIN"
-
-    def _start(self, initial_response: bytes | None) -> Step:
-        if initial_response is None:
-            return Challenge(data=b"")
-        return self._step(initial_response)
 
     def _step(self, response: bytes) -> Step:
         fields = response.split(b"\x00")

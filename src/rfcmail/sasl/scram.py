@@ -386,11 +386,6 @@ class ScramServer(ServerBase):
         self._client_first_bare = ""
         self._server_first = ""
 
-    def _start(self, initial_response: bytes | None) -> Step:
-        if initial_response is None:
-            return Challenge(data=b"")
-        return self._step(initial_response)
-
     def _step(self, response: bytes) -> Step:
         if self._client_first_step:
             self._client_first_step = False

@@ -265,11 +265,6 @@ class BearerServer(ServerBase):
         self._error = error
         self._refused = False
 
-    def _start(self, initial_response: bytes | None) -> Step:
-        if initial_response is None:
-            return Challenge(data=b"")
-        return self._step(initial_response)
-
     def _step(self, response: bytes) -> Step:
         if self._refused:
             # RFC 7628 asks for %x01; msmtp (and XOAUTH2 clients) send an empty
