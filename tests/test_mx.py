@@ -502,3 +502,34 @@ def test_implicit_mx_with_only_private_addresses() -> None:
         resolve_targets("inside.test", resolver)
     assert info.value.failure is MXFailure.NO_USABLE_HOST
     assert "10.0.0.1" in info.value.message and "malformed" in info.value.message
+
+
+@settings(max_examples=150)
+@given(
+    records=st.lists(st.tuples(st.integers(0, 100), st.integers(0, 7)), min_size=1, max_size=8),
+    max_hosts=st.integers(1, 6),
+    per_host=st.integers(1, 3),
+    total=st.integers(1, 12),
+    seed=st.integers(0, 10_000),
+)
+def test_plan_properties(records: list[tuple[int, int]], max_hosts: int, per_host: int,
+                         total: int, seed: int) -> None:
+    # Hosts h0..h7, host i has i % 4 public addresses (h0 and h4 have none).
+    addresses = {f"h{i}.test": [f"8.8.{i}.{j}" for j in range(i % 4)] for i in range(8)}
+    resolver = StaticResolver(
+        mx={"prop.test": [rec(preference, f"h{host}.test") for preference, host in records]},
+        addresses=addresses,
+    )
+    config = MXConfig(max_hosts=max_hosts, max_addresses_per_host=per_host, max_addresses=total)
+    try:
+        result = resolve_targets("prop.test", resolver, config=config, rng=random.Random(seed))
+    except MXLookupError as error:
+        assert error.permanent and error.failure is MXFailure.NO_USABLE_HOST
+        return
+    preferences = [t.preference for t in result.targets]
+    assert preferences == sorted(preferences)  # lower preference always first
+    assert len(result.targets) <= max_hosts
+    assert all(1 <= len(t.addresses) <= per_host for t in result.targets)
+    assert len(result.addresses()) <= total
+    best = min(p for p, host in records if host % 4)
+    assert result.targets[0].preference == best  # the best usable host leads
