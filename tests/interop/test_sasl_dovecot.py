@@ -283,3 +283,49 @@ def test_pop3_auth_wrong_password(realworld: RealWorld, mechanism: str) -> None:
     client = create_client(mechanism, username="dave", password="wrong", salted_password_cache=None)
     status, _ = pop3_auth(realworld, client, fresh_source=True)
     assert status.startswith(b"-ERR"), status
+
+
+# --- IMAP AUTHENTICATE with SASL-IR (RFC 4959), framed by hand --------------------------------
+
+
+def imap_authenticate_ir(realworld: RealWorld, client: ClientMechanism) -> tuple[bytes, list[bytes]]:
+    """``a AUTHENTICATE <mech> <base64 initial response or =>``; return the tagged reply and challenges."""
+    with socket.create_connection(("127.0.0.1", realworld.ports["IMAP_PORT"]), 10) as sock:
+        stream = sock.makefile("rwb")
+        assert stream.readline().startswith(b"* OK")
+        initial = client.initial_response()
+        assert initial is not None
+        stream.write(b"a AUTHENTICATE " + client.name.encode() + b" " + (base64.b64encode(initial) or b"=") + b"\r\n")
+        stream.flush()
+        challenges: list[bytes] = []
+        while True:
+            line = stream.readline(65536)
+            if line.startswith(b"a "):
+                break
+            if line.startswith(b"* "):
+                continue
+            assert line.startswith(b"+"), line
+            challenge = base64.b64decode(line[1:].strip())
+            challenges.append(challenge)
+            try:
+                answer = base64.b64encode(client.respond(challenge))
+            except SASLError:
+                answer = b"*"
+            stream.write(answer + b"\r\n")
+            stream.flush()
+        stream.write(b"b LOGOUT\r\n")
+        stream.flush()
+        return line, challenges
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256"])
+def test_imap_sasl_ir(realworld: RealWorld, mechanism: str) -> None:
+    """Dovecot advertises SASL-IR: the first client message rides on the AUTHENTICATE line."""
+    client = create_client(mechanism, username="bob", password="secret", salted_password_cache=None)
+    tagged, challenges = imap_authenticate_ir(realworld, client)
+    assert tagged.startswith(b"a OK"), tagged
+    client.verify_success(None)
+    expected = 0 if mechanism == "PLAIN" else 2  # SCRAM: server-first, then server-final
+    assert len(challenges) == expected
+    if expected:
+        assert challenges[-1].startswith(b"v=")

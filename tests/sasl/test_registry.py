@@ -160,3 +160,18 @@ def test_default_max_response_size_boundary(name: str, size: int) -> None:
     assert over is (size > DEFAULT_MAX_RESPONSE_SIZE)
     if over:
         assert isinstance(step, Failure) and step.malformed
+
+
+@given(st.sampled_from(SERVER_NAMES), st.one_of(st.none(), st.binary(max_size=120)),
+       st.lists(st.binary(max_size=120), max_size=4))
+def test_every_server_takes_arbitrary_bytes_without_raising(name: str, initial: bytes | None,
+                                                            responses: list[bytes]) -> None:
+    """Server mechanisms never raise on client data (only a Challenge, Success or Failure comes back)."""
+    server = _server(name)
+    step = server.start(initial)
+    for response in responses:
+        if not isinstance(step, Challenge):
+            break
+        step = server.step(response)
+    assert isinstance(step, Challenge | Success | Failure)
+    assert server.complete is not isinstance(step, Challenge)
