@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from rfcmail import smtp
-from rfcmail.errors import LocalProtocolError, RemoteProtocolError
+from rfcmail.errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from rfcmail.smtp import (
     Auth,
     AuthCancel,
@@ -164,3 +164,20 @@ def test_client_unexpected_334() -> None:
     conn.receive_data(b"334 abc\r\n")
     with pytest.raises(RemoteProtocolError):
         conn.next_event()
+
+
+@pytest.mark.parametrize(("challenges", "fails"), [(2, False), (3, False), (4, True)])
+def test_client_challenge_count(challenges: int, fails: bool) -> None:
+    conn = ready_client("AUTH LOGIN", config=Config(max_auth_challenges=3))
+    conn.send(Auth(mechanism="LOGIN"))
+    for index in range(challenges):
+        conn.receive_data(b"334 VXNlcm5hbWU6\r\n")
+        if fails and index == challenges - 1:
+            with pytest.raises(LimitExceeded) as info:
+                conn.next_event()
+            assert getattr(info.value, "limit_name", None) == "max_auth_challenges"
+            return
+        assert isinstance(conn.next_event(), AuthChallenge)
+        conn.send(AuthResponse(data=b"x"))
+    conn.receive_data(b"235 ok\r\n")
+    assert isinstance(conn.next_event(), Reply)

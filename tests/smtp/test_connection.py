@@ -595,3 +595,27 @@ def test_smtp_reply_error() -> None:
     assert smtp.SMTPReplyError(450, None, "a\nb").reply.lines == ("a", "b")
     with pytest.raises(ValueError):
         smtp.SMTPReplyError(250, None, "not an error")
+
+
+def test_recommended_timeouts() -> None:
+    from . import ready_client
+
+    server = greeted_server()
+    assert server.recommended_timeout == 300.0
+    run_server(server, b"EHLO a\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\nDATA\r\n")
+    assert server.recommended_timeout == 180.0  # each block of content
+    client = Connection(CLIENT)
+    assert client.recommended_timeout == 300.0  # the greeting
+    client = ready_client()
+    client.send(Mail(reverse_path="a@b.example"))
+    assert client.recommended_timeout == 300.0
+    client.send(Rcpt(forward_path="c@d.example"))
+    client.receive_data(b"250 ok\r\n250 ok\r\n")
+    drain(client)
+    client.send(Data())
+    assert client.recommended_timeout == 120.0
+    client.receive_data(b"354 go\r\n")
+    drain(client)
+    assert client.recommended_timeout == 180.0
+    client.send(EndOfMessage())
+    assert client.recommended_timeout == 600.0

@@ -207,6 +207,7 @@ class Connection:
         self._lmtp_replies: deque[Rcpt] | None = None
         self._bdat_message_ended = False
         self._enhanced_ok = False
+        self._auth_challenges = 0
         self._line_limit_cache: int | None = None
         self._verb_limits: dict[str, int] = {
             verb: self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH", "NOOP")
@@ -281,6 +282,27 @@ class Connection:
         still answers in order; refusing such peers is a policy choice.
         """
         return self._early_talker
+
+    @property
+    def recommended_timeout(self) -> float:
+        """Seconds to wait for the peer now, as RFC 5321 section 4.5.3.2 recommends.
+
+        The machine has no clock; adapters arm their timer with this after
+        each event. Server: 5 minutes for a command, 3 minutes for each piece
+        of message content. Client: 5 minutes for the greeting and for the
+        replies to MAIL, RCPT and other commands, 2 minutes for the reply to
+        DATA, 10 minutes for the reply after the end of the message.
+        """
+        if self.our_role is SERVER:
+            return 180.0 if self._state is _DATA or self._chunk_remaining else 300.0
+        if not self._pending:
+            return 180.0 if self._state is _DATA else 300.0
+        first = type(self._pending[0])
+        if first is Data:
+            return 120.0
+        if first is EndOfMessage or (first is Bdat and self._pending[0].last):  # type: ignore[attr-defined]
+            return 600.0
+        return 300.0
 
     @property
     def message_size(self) -> int:
@@ -1136,6 +1158,10 @@ class Connection:
             self._requested = after
         result: Event = Reply(code=reply.code, lines=reply.lines, enhanced=reply.enhanced, command=answered)
         if isinstance(command, (Auth, AuthResponse)) and reply.code == 334:
+            self._auth_challenges = 1 if isinstance(command, Auth) else self._auth_challenges + 1
+            if self._auth_challenges > self.config.max_auth_challenges:
+                raise LimitExceeded("max_auth_challenges", self.config.max_auth_challenges,
+                                    self._auth_challenges, what="SASL challenges in one exchange")
             text = reply.lines[0] if reply.lines else ""
             data = decode_base64(text.strip().encode("ascii", "replace"))
             if data is None:

@@ -69,6 +69,8 @@ class Config:
         require_auth: MAIL is refused with ``530 5.7.0`` until the client has
             authenticated (submission, RFC 6409).
         max_reply_lines: most lines in one reply a client accepts.
+        max_auth_challenges: most 334 challenges a client accepts in one
+            AUTH exchange (SECURITY A6.3; smtplib stops at 5).
     """
 
     hostname: str = "localhost"
@@ -92,6 +94,7 @@ class Config:
     require_tls_for_auth: bool = True
     require_auth: bool = False
     max_reply_lines: int = 100
+    max_auth_challenges: int = 10
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[^\x00-\x20\x7f]{1,255}", self.hostname):
@@ -108,6 +111,8 @@ class Config:
         object.__setattr__(self, "auth_mechanisms", mechanisms)
         if self.max_reply_lines < 1:
             raise ValueError("Config.max_reply_lines must be at least 1")
+        if self.max_auth_challenges < 1:
+            raise ValueError("Config.max_auth_challenges must be at least 1")
 
     def clone(self, **changes: Any) -> Config:
         """Return a copy with the given fields changed."""
