@@ -32,7 +32,7 @@ def greeted_server(config: smtp.Config | None = None, **kwargs: bool) -> Connect
 
 def default_replier(conn: Connection, event: Event) -> Event | list[Reply] | None:
     """Reply as a permissive backend would (LMTP: one 250 per recipient)."""
-    if isinstance(event, EndOfMessage) and conn.config.lmtp:
+    if isinstance(event, (EndOfMessage, smtp.MessageRejected)) and conn.config.lmtp:
         return [conn.default_reply(event) for _ in range(max(1, len(conn.recipients)))]
     return conn.default_reply(event)
 

@@ -114,3 +114,29 @@ def test_pair_lmtp_bdat() -> None:
     replies = pair.server_send(*(Reply(code=250, lines=(f"{r.forward_path} ok",)) for r in rcpts))
     assert [r.command for r in replies if isinstance(r, Reply)] == rcpts
     assert our(client) is State.READY and our(server) is State.READY
+
+
+def test_rejected_message_gets_one_refusal_per_recipient() -> None:
+    # RFC 2033 section 4.2: the LMTP client waits for as many replies as it
+    # had recipients accepted, even when the message itself is refused.
+    server = greeted_server(LMTP)
+    data = (b"LHLO a\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<bob@d.example>\r\nRCPT TO:<carol@d.example>\r\n"
+            b"DATA\r\nbare\nline\r\n.\r\n")
+    events, out = run_server(server, data)
+    assert isinstance(events[-1], smtp.MessageRejected)
+    assert codes(out)[-2:] == [550, 550]
+    assert our(server) is State.READY
+    client = ready_client("PIPELINING", config=Config(lmtp=True))
+    for event in (Mail(reverse_path="a@b.example"), Rcpt(forward_path="bob@d.example"),
+                  Rcpt(forward_path="carol@d.example"), Data()):
+        client.send(event)
+    client.receive_data(b"250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n")
+    while isinstance(client.next_event(), Reply):
+        pass
+    client.send(MessageChunk(data=b"bare\nline"))
+    client.send(EndOfMessage())
+    client.receive_data(out.split(b"354 End data with <CR><LF>.<CR><LF>\r\n")[1])
+    replies = [client.next_event(), client.next_event()]
+    assert [r.command.forward_path for r in replies if isinstance(r, Reply) and isinstance(r.command, Rcpt)] == [
+        "bob@d.example", "carol@d.example"]
+    assert our(client) is State.READY

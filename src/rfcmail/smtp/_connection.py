@@ -523,7 +523,7 @@ class Connection:
 
     def _apply_server_reply(self, pending: Event, outcome: Outcome) -> None:
         kind = type(pending)
-        if kind is EndOfMessage and self._lmtp_replies_due > 1:
+        if (kind is EndOfMessage or kind is MessageRejected) and self._lmtp_replies_due > 1:
             self._lmtp_replies_due -= 1
             return
         self._lmtp_replies_due = 0
@@ -970,8 +970,9 @@ class Connection:
                     end = MessageRejected(reason=receiver.fault.reason, reply_hint=_standard(receiver.fault.reply_name))
                 else:
                     end = EndOfMessage()
-                    if self.config.lmtp:
-                        self._lmtp_replies_due = max(1, len(self._recipients))
+                if self.config.lmtp:
+                    # RFC 2033 section 4.2: one reply per accepted recipient, refusals too.
+                    self._lmtp_replies_due = max(1, len(self._recipients))
                 self._pending.append(end)
                 self._requested = State.READY
                 self._after_command(end)
