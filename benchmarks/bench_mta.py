@@ -257,10 +257,11 @@ def bench_aiosmtpd(base: Path, count: int, clients: int, use_queue: bool) -> flo
 # -- smtp-source (Postfix's C load generator) against aiosmtpd and rfcmail serve ---
 
 
-def smtp_source_rate(program: str, port: int, count: int, sessions: int) -> float:
+def smtp_source_rate(program: str, port: int, count: int, sessions: int,
+                     recipient: str = "sink@bench.test") -> float:
     """Send ``count`` messages of SIZE bytes over ``sessions`` parallel connections."""
     argv = [program, "-d", "-s", str(sessions), "-m", str(count), "-l", str(SIZE),
-            "-f", "bench@example.test", "-t", "sink@bench.test", f"127.0.0.1:{port}"]
+            "-f", "bench@example.test", "-t", recipient, f"127.0.0.1:{port}"]
     started = time.perf_counter()
     result = subprocess.run(argv, capture_output=True, text=True, timeout=900,
                             stdin=subprocess.DEVNULL)
@@ -362,14 +363,8 @@ def bench_postfix(program: str, count: int, sessions_list: tuple[int, ...]) -> d
     try:
         port = world.ports["SMTP_PORT"]
         for sessions in sessions_list:
-            argv = [program, "-d", "-s", str(sessions), "-m", str(count), "-l", str(SIZE),
-                    "-f", "bench@example.test", "-t", "alice@example.test", f"127.0.0.1:{port}"]
-            started = time.perf_counter()
-            result = subprocess.run(argv, capture_output=True, text=True, timeout=900,
-                                    stdin=subprocess.DEVNULL)
-            if result.returncode != 0 or "fatal" in result.stderr:
-                raise RuntimeError(f"smtp-source failed: {result.stdout}{result.stderr}")
-            rates[sessions] = count / (time.perf_counter() - started)
+            rates[sessions] = smtp_source_rate(program, port, count, sessions,
+                                               recipient="alice@example.test")
     finally:
         world.stop()
         shutil.rmtree(world.root, ignore_errors=True)

@@ -720,6 +720,17 @@ def _literal_plan(literal: str, config: MXConfig) -> DeliveryPlan:
     return DeliveryPlan(domain=literal, targets=(target,))
 
 
+def _advance(
+    plan: Generator[_Query, _Answer, DeliveryPlan], answer: _Answer, error: MXLookupError | None
+) -> _Query | DeliveryPlan:
+    """Send an answer (or throw a lookup error) into the plan; its next query or its result."""
+    try:
+        return plan.send(answer) if error is None else plan.throw(error)
+    except StopIteration as stop:
+        result: DeliveryPlan = stop.value
+        return result
+
+
 def resolve_targets(
     domain: str,
     resolver: Resolver,
@@ -740,20 +751,16 @@ def resolve_targets(
         MXLookupError: permanent (bounce) or temporary (retry later).
     """
     plan = _plan(domain, config, rng)
-    answer: _Answer = None
-    error: MXLookupError | None = None
-    while True:
-        try:
-            query = plan.send(answer) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            result: DeliveryPlan = stop.value
-            return result
-        answer, error = None, None
-        kind, name = query
+    step = _advance(plan, None, None)
+    while not isinstance(step, DeliveryPlan):
+        kind, name = step
         try:
             answer = resolver.resolve_mx(name) if kind == "mx" else resolver.resolve_addresses(name)
         except MXLookupError as exc:
-            error = exc
+            step = _advance(plan, None, exc)
+        else:
+            step = _advance(plan, answer, None)
+    return step
 
 
 async def resolve_targets_async(
@@ -765,20 +772,16 @@ async def resolve_targets_async(
 ) -> DeliveryPlan:
     """The asynchronous :func:`resolve_targets`, with the same rules and errors."""
     plan = _plan(domain, config, rng)
-    answer: _Answer = None
-    error: MXLookupError | None = None
-    while True:
-        try:
-            query = plan.send(answer) if error is None else plan.throw(error)
-        except StopIteration as stop:
-            result: DeliveryPlan = stop.value
-            return result
-        answer, error = None, None
-        kind, name = query
+    step = _advance(plan, None, None)
+    while not isinstance(step, DeliveryPlan):
+        kind, name = step
         try:
             if kind == "mx":
-                answer = await resolver.resolve_mx(name)
+                answer: _Answer = await resolver.resolve_mx(name)
             else:
                 answer = await resolver.resolve_addresses(name)
         except MXLookupError as exc:
-            error = exc
+            step = _advance(plan, None, exc)
+        else:
+            step = _advance(plan, answer, None)
+    return step
