@@ -619,3 +619,15 @@ def test_recommended_timeouts() -> None:
     assert client.recommended_timeout == 180.0
     client.send(EndOfMessage())
     assert client.recommended_timeout == 600.0
+
+
+def test_connection_pair_is_generic() -> None:
+    """The pair drives any machine with the DESIGN.md surface: here POP3's, with its own sentinels."""
+    from rfcmail import pop3
+
+    client = pop3.Connection(pop3.CLIENT)
+    server = pop3.Connection(pop3.SERVER)
+    pair = ConnectionPair(client, server, stop=(pop3.NEED_DATA, pop3.PAUSED), chunk_size=1)
+    received = pair.server_send(pop3.Greeting(text="POP3 ready"))
+    assert received and type(received[0]).__name__ in ("Greeting", "Response")
+    assert pair.server_wire.startswith(b"+OK")
