@@ -338,8 +338,8 @@ def bench_idle_connections(kind: str, count: int) -> float:
         server.stop()
 
 
-def bench_big_message(kind: str, megabytes: int) -> tuple[int, int, float]:
-    """Stream one ``megabytes`` MB message; return (baseline KiB, peak KiB during, seconds)."""
+def bench_big_message(kind: str, megabytes: int) -> tuple[int, int, float, float]:
+    """Stream one ``megabytes`` MB message; return (baseline KiB, peak KiB during, seconds, server CPU seconds)."""
     server = ServerProcess.start(kind)
     try:
         time.sleep(0.2)
@@ -358,6 +358,7 @@ def bench_big_message(kind: str, megabytes: int) -> tuple[int, int, float]:
 
         sampler = threading.Thread(target=sample)
         sampler.start()
+        cpu_before = server.cpu()
         started = time.perf_counter()
         with socket.create_connection(("127.0.0.1", server.port)) as connection:
             stream = connection.makefile("rb")
@@ -381,10 +382,11 @@ def bench_big_message(kind: str, megabytes: int) -> tuple[int, int, float]:
             connection.sendall(b"QUIT\r\n")
             stream.readline()
         seconds = time.perf_counter() - started
+        cpu = server.cpu() - cpu_before
         done.set()
         sampler.join()
         peak = max(peak, server.peak_kib())
-        return baseline, peak, seconds
+        return baseline, peak, seconds, cpu
     finally:
         server.stop()
 
@@ -590,16 +592,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if "memory" in parts:
         print(f"\n== server memory: {idle} idle connections, one {stream_mb} MB message ==")
-        print(f"{'server':10} {'KiB/idle conn':>14} {'base MiB':>9} {'peak MiB':>9} {'growth MiB':>11} {'MB/s':>7}")
+        print(f"{'server':10} {'KiB/idle conn':>14} {'base MiB':>9} {'peak MiB':>9} {'growth MiB':>11} {'MB/s':>7}"
+              f" {'CPU ms/MB':>10}")
         for kind in SERVERS:
             try:
                 per_connection = bench_idle_connections(kind, idle)
-                baseline, peak, seconds = bench_big_message(kind, stream_mb)
+                baseline, peak, seconds, cpu = bench_big_message(kind, stream_mb)
             except Exception as error:
                 print(f"{kind:10} failed: {error}")
                 continue
             print(f"{kind:10} {per_connection:14.1f} {baseline / 1024:9.1f} {peak / 1024:9.1f} "
-                  f"{(peak - baseline) / 1024:11.1f} {stream_mb / seconds:7.1f}")
+                  f"{(peak - baseline) / 1024:11.1f} {stream_mb / seconds:7.1f} {cpu * 1000 / stream_mb:10.1f}")
 
     if "breakdown" in parts:
         print("\n== server CPU per message without sockets or asyncio (best of 3) ==")

@@ -84,6 +84,7 @@ class Received:
     smtputf8: bool
     chunks: int
     lmtp_replies: dict[str, int] = field(default_factory=dict)
+    tls_version: str | None = None
 
 
 class RecordingSession:
@@ -124,6 +125,7 @@ class RecordingSession:
             smtputf8=self.sender.smtputf8,
             chunks=self.chunks,
             lmtp_replies=lmtp_replies or {},
+            tls_version=context.tls_version,
         ))
 
     def end(self, context: SessionContext) -> str | None:

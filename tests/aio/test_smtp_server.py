@@ -284,3 +284,23 @@ def test_rset_and_new_mail_reset_the_session() -> None:
         client.command(b"EHLO two.example")
         client.command(b"QUIT")
     assert resets == ["one.example", "one.example"]
+
+
+def test_a_refused_bdat_chunk_ends_the_transaction(blocking: bool) -> None:
+    class FullSession(RecordingSession):
+        def data(self, chunk: bytes, context: SessionContext) -> None:
+            raise SMTPReplyError(552, "5.2.2", "Mailbox full")
+
+    class FullBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return FullSession(self)
+
+    with ServerThread(FullBackend(), blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        client.command(b"RCPT TO:<b@example.test>")
+        client.sock.sendall(b"BDAT 5\r\nhello")
+        assert client.reply() == b"552 5.2.2 Mailbox full\r\n"
+        client.sock.sendall(b"BDAT 3 LAST\r\nabc")
+        assert client.reply().startswith(b"503")
+        assert client.command(b"NOOP").startswith(b"250")

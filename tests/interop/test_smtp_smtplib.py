@@ -74,6 +74,7 @@ def test_starttls_then_send(tls_material: TLSMaterial) -> None:
         client.sendmail("a@example.test", ["b@example.test"], MESSAGE)
     message = backend.only_message()
     assert message.tls and message.content == MESSAGE
+    assert message.tls_version in ("TLSv1.2", "TLSv1.3")
 
 
 @pytest.mark.parametrize("blocking", [False, True], ids=["aio", "threaded"])
@@ -86,6 +87,7 @@ def test_implicit_tls(tls_material: TLSMaterial, blocking: bool) -> None:
         assert not client.has_extn("starttls")
         client.sendmail("a@example.test", ["b@example.test"], MESSAGE)
     assert backend.only_message().tls
+    assert backend.only_message().tls_version in ("TLSv1.2", "TLSv1.3")
 
 
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN", "CRAM-MD5"])

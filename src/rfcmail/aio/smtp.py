@@ -20,6 +20,7 @@ which reply goes out) is shared with the blocking adapters in
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import inspect
 import logging
 import ssl
@@ -149,6 +150,9 @@ class _ServerProtocol(asyncio.Protocol):
                         tls=settings.implicit_tls)
         self.driver = _ServerDriver(server.backend, server.config, server.credentials, peer,
                                     implicit_tls=settings.implicit_tls)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            self.driver.context = dataclasses.replace(self.driver.context, tls_version=ssl_object.version())
         self.last_activity = self.loop.time()
         self.timer = self.loop.call_later(settings.command_timeout, self._check_idle)
         self._run(self.driver.open())

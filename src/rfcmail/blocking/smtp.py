@@ -920,7 +920,8 @@ class ServerSettings:
         command_timeout: seconds to wait for the next command or data block
             (RFC 5321 section 4.5.3.2.7: at least 5 minutes).
         tls_handshake_timeout: seconds for a TLS handshake.
-        read_size: octets read from the socket at a time.
+        read_size: octets the threaded server reads from a socket at a time
+            (the asyncio server takes what its transport delivers).
     """
 
     tls_context: ssl.SSLContext | None = None
@@ -1119,9 +1120,12 @@ class _ServerDriver:
                 self._reply(conn.default_reply(event))
             return
         if isinstance(event, EndOfChunk):
-            self._reply(self._message_failure or conn.default_reply(event))
-            if self._message_failure is not None:
-                self._message_failure = None
+            if self._message_failure is None:
+                self._reply(conn.default_reply(event))
+                return
+            # A refused chunk ends the transaction (RFC 3030 section 2).
+            self._reply(self._message_failure)
+            yield from self._reset()
             return
         if isinstance(event, EndOfMessage):
             yield from self._end_of_message(event)
@@ -1397,6 +1401,8 @@ class ThreadedSMTPServer:
                             tls=settings.implicit_tls)
             driver = _ServerDriver(self.backend, self.config, self.credentials, peer,
                                    implicit_tls=settings.implicit_tls)
+            if isinstance(sock, ssl.SSLSocket):
+                driver.context = dataclasses.replace(driver.context, tls_version=sock.version())
             self._converse(sock, driver)
         except (OSError, ssl.SSLError) as error:
             log.info("SMTP connection from %s ended: %s", address, error)
