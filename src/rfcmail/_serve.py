@@ -193,6 +193,8 @@ def add_send_command(commands: argparse._SubParsersAction[argparse.ArgumentParse
     send.add_argument("--password", default=None, help="AUTH password")
     send.add_argument("--nameserver", default=None, help="DNS server HOST:PORT for MX lookups")
     send.add_argument("--port", type=int, default=25, help="SMTP port of MX hosts (default 25)")
+    send.add_argument("--allow-network", action="append", default=[],
+                      help="let MX delivery connect to this network although it is private (repeatable)")
     send.set_defaults(func=_send)
 
 
@@ -259,7 +261,16 @@ def _send(args: argparse.Namespace) -> int:
         if len(domains) != 1:
             print("rfcmail send: without --server all recipients must share one domain", file=sys.stderr)
             return 2
-        targets = _mx_targets(domains.pop(), args)
+        from .mx import MXLookupError
+
+        try:
+            targets = _mx_targets(domains.pop(), args)
+        except MXLookupError as exc:
+            print(f"rfcmail send: {exc.reply_hint}", file=sys.stderr)
+            return 1
+        except ImportError:
+            print("rfcmail send: MX lookups need dnspython (pip install 'rfcmail[dns]')", file=sys.stderr)
+            return 2
         if mode is not TLSMode.STARTTLS_REQUIRED and not args.cafile:
             context = client_context(verify=False)  # MX hosts: opportunistic TLS (RFC 3207 4.1)
     if args.file is None:
@@ -299,12 +310,12 @@ def _send(args: argparse.Namespace) -> int:
 
 def _mx_targets(domain: str, args: argparse.Namespace) -> list[tuple[str, str, int]]:
     from .dns import DNSResolver, parse_nameserver
-    from .mx import resolve_targets
+    from .mx import MXConfig, resolve_targets
 
     if args.nameserver:
         host, port = parse_nameserver(args.nameserver)
         resolver = DNSResolver([host], port=port)
     else:
         resolver = DNSResolver()
-    plan = resolve_targets(domain, resolver)
+    plan = resolve_targets(domain, resolver, config=MXConfig(allowed_networks=tuple(args.allow_network)))
     return [(host, address, args.port) for host, address in plan.addresses()]

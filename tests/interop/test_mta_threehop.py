@@ -92,3 +92,22 @@ def test_three_hops_by_mx_with_fallback_and_retry(
                40, "delivery to MTA2 after a retry")
     final = maildir_text(far / "mail" / "dave")
     assert b"by mta1.test" in final and b"by mta2.test" in final
+
+
+def test_rfcmail_send_by_mx_lookup(processes: ProcessManager, interop_dir: Path) -> None:
+    dns = start_dnsmasq(processes, RECORDS)
+    port = free_port("127.0.0.3")
+    far = interop_dir / "far"
+    serve(processes, "far", "127.0.0.3", port, far, "--domain", "far.test", "--user", "dave:pw")
+    sent = processes.run([
+        sys.executable, "-m", "rfcmail", "send", "--from", "x@near.test", "--to", "dave@far.test",
+        "--subject", "by MX", "--body", "looked up", "--nameserver", dns.nameserver,
+        "--port", str(port), "--allow-network", "127.0.0.0/8", "--tls", "starttls",
+    ])
+    assert b"dave@far.test: accepted: 250" in sent.stdout
+    wait_until(lambda: b"looked up" in maildir_text(far / "mail" / "dave"), 20, "delivery by MX")
+    missing = processes.run([
+        sys.executable, "-m", "rfcmail", "send", "--from", "x@near.test", "--to", "a@nowhere.test",
+        "--body", "x", "--nameserver", dns.nameserver, "--allow-network", "127.0.0.0/8",
+    ], check=False)
+    assert missing.returncode == 1 and b"5.1.2" in missing.stderr  # NXDOMAIN: permanent
