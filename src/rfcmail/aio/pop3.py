@@ -235,7 +235,7 @@ class POP3Client:
         """RETR: the message with CRLF line endings."""
         return await self._run(retrieve(self.conn, pop3.Retr(message_number=message_number)))
 
-    async def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 32) -> builtins.list[bytes]:
+    async def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 128) -> builtins.list[bytes]:
         """RETR several messages, pipelined when the server advertises PIPELINING."""
         return await self._run(retrieve_many(self.conn, message_numbers,
                                              pipelining="PIPELINING" in self.capabilities, window=window))

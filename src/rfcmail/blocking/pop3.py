@@ -202,7 +202,7 @@ class POP3Client:
         """RETR: the message, unstuffed, with CRLF line endings."""
         return self._run(retrieve(self.conn, pop3.Retr(message_number=message_number)))
 
-    def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 32) -> builtins.list[bytes]:
+    def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 128) -> builtins.list[bytes]:
         """RETR several messages, pipelined when the server advertises PIPELINING."""
         return self._run(retrieve_many(self.conn, message_numbers,
                                        pipelining="PIPELINING" in self.capabilities, window=window))

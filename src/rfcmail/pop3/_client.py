@@ -187,7 +187,7 @@ def retrieve(conn: Connection, event: Command) -> Procedure[bytes]:
 
 
 def retrieve_many(conn: Connection, numbers: Sequence[int], *, pipelining: bool,
-                  window: int = 32) -> Procedure[list[bytes]]:
+                  window: int = 128) -> Procedure[list[bytes]]:
     """RETR each message; with PIPELINING, up to ``window`` commands in flight (RFC 2449 section 6.6)."""
     results: list[bytes] = []
     depth = max(1, window if pipelining else 1)
