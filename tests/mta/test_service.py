@@ -213,3 +213,23 @@ async def temporary_failures_retry_then_expire(tmp_path: Path) -> None:
         await wait_for(lambda: mta.queued == 0)
     finally:
         await mta.stop()
+
+
+def test_a_full_disk_is_a_452_and_nothing_is_queued(tmp_path: Path) -> None:
+    """SECURITY R7: a resource shortage while spooling is a temporary 452 4.3.1, not a 250."""
+    import errno
+
+    from rfcmail.mta.queue import QueueResourceError
+
+    async def scenario(mta: MTA) -> None:
+        def full(*_: object) -> str:
+            raise QueueResourceError("no space left on device", errno_value=errno.ENOSPC)
+
+        mta.queue.enqueue = full  # type: ignore[method-assign, assignment]
+        port = mta.listening()[0][2]
+        with pytest.raises(smtplib.SMTPDataError) as info:
+            await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], MESSAGE)
+        assert info.value.smtp_code == 452 and "4.3.1" in str(info.value.smtp_error)
+        assert mta.queued == 0 and mta.queue.ids() == []
+
+    with_mta(tmp_path, scenario)
