@@ -519,7 +519,8 @@ class _ClientCore:
             for index, address in enumerate(recipients)
         ]
         chunks = _sync_chunks(source)
-        use_bdat = (self.use_chunking and extensions.chunking) or body == "BINARYMIME"
+        binary = body is not None and body.upper() == "BINARYMIME"
+        use_bdat = (self.use_chunking and extensions.chunking) or binary
         pipelining = self.use_pipelining and extensions.pipelining
         timeouts = self.timeouts
 
@@ -591,7 +592,10 @@ class _ClientCore:
                 continue
             piece = bytes(piece)
             if use_bdat:
-                data, held_cr = _normalise_line_ends(piece, held_cr)
+                if binary:
+                    data = piece  # RFC 3030 section 3: BINARYMIME octets go as they are
+                else:
+                    data, held_cr = _normalise_line_ends(piece, held_cr)
                 if not data:
                     continue
                 ends_with_lf = data.endswith(b"\n")
@@ -609,7 +613,7 @@ class _ClientCore:
                 held = conn.send(MessageChunk(data=piece))
         if use_bdat:
             # The last line ends with CRLF, as DATA's dot-stuffer makes it (RFC 5322 section 2.1).
-            tail = b"\r\n" if held_cr or not ends_with_lf else b""
+            tail = b"\r\n" if not binary and (held_cr or not ends_with_lf) else b""
             last = conn.send(Bdat(size=len(tail), last=True))
             if tail:
                 last += conn.send(MessageChunk(data=tail))
@@ -831,8 +835,9 @@ class SMTPClient(_ClientFront):
         """Send one message to ``recipients``; return what happened to each.
 
         The message is streamed (a file is read 64 KiB at a time), line ends
-        are made CRLF and dots stuffed by the machine. Pipelining is used
-        when offered, BDAT when CHUNKING is offered.
+        are made CRLF (and dots stuffed in DATA), except that
+        ``body="BINARYMIME"`` content goes over BDAT exactly as given.
+        Pipelining is used when offered, BDAT when CHUNKING is offered.
 
         Args:
             message: bytes, a binary file, an iterable of bytes, or a message
