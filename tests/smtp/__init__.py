@@ -39,6 +39,8 @@ def default_replier(conn: Connection, event: Event) -> Event | list[Reply] | Non
 
 def pieces(data: bytes, chunk: int | None) -> list[bytes]:
     """``data`` whole (``chunk=None``) or cut into ``chunk``-byte pieces."""
+    if not data:
+        return []
     if chunk is None:
         return [data]
     return [data[i : i + chunk] for i in range(0, len(data), chunk)]

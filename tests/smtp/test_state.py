@@ -126,3 +126,53 @@ def test_server_sequence_follows_tables(state: State, data: bytes) -> None:
 @pytest.mark.parametrize("state", list(State))
 def test_states_have_docs(state: State) -> None:
     assert state.__doc__
+
+
+SERVER_CONFIG = smtp.Config(starttls=True, auth_mechanisms=("LOGIN",), require_tls_for_auth=False)
+ENVELOPE = b"EHLO a\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<c@d.example>\r\n"
+# (setup bytes answered with default replies, then the bytes of the command left pending)
+SERVER_SITUATIONS: list[tuple[bytes, bytes]] = [
+    (b"", b"EHLO a\r\n"), (b"", b"HELO a\r\n"), (b"", b"NOOP\r\n"), (b"", b"RSET\r\n"), (b"", b"QUIT\r\n"),
+    (b"", b"VRFY x\r\n"), (b"", b"MAIL FROM:<a@b.example>\r\n"),
+    (b"EHLO a\r\n", b"MAIL FROM:<a@b.example>\r\n"), (b"EHLO a\r\n", b"STARTTLS\r\n"),
+    (b"EHLO a\r\n", b"AUTH LOGIN\r\n"), (b"EHLO a\r\n", b"EHLO b\r\n"), (b"EHLO a\r\n", b"HELP\r\n"),
+    (b"EHLO a\r\nMAIL FROM:<a@b.example>\r\n", b"RCPT TO:<c@d.example>\r\n"),
+    (b"EHLO a\r\nMAIL FROM:<a@b.example>\r\n", b"DATA\r\n"),
+    (b"EHLO a\r\nMAIL FROM:<a@b.example>\r\n", b"RSET\r\n"),
+    (ENVELOPE, b"DATA\r\n"), (ENVELOPE, b"RCPT TO:<e@f.example>\r\n"), (ENVELOPE, b"BDAT 1\r\nx"),
+    (ENVELOPE, b"BDAT 1 LAST\r\nx"), (ENVELOPE + b"DATA\r\n", b"ok\r\n.\r\n"),
+    (ENVELOPE + b"DATA\r\n", b"bare\nLF\r\n.\r\n"), (ENVELOPE + b"BDAT 1\r\nx", b"BDAT 1\r\ny"),
+]
+
+
+def server_with_pending(setup: bytes, command: bytes) -> tuple[smtp.Connection, smtp.Event]:
+    from . import greeted_server, run_server
+
+    conn = greeted_server(SERVER_CONFIG)
+    run_server(conn, setup)
+    conn.receive_data(command)
+    last: smtp.Event | None = None
+    while isinstance(event := conn.next_event(), smtp.Event):
+        last = event
+    assert last is not None and conn.pending_reply_to is not None
+    return conn, conn.pending_reply_to
+
+
+@given(
+    situation=st.sampled_from(SERVER_SITUATIONS),
+    code=st.sampled_from([220, 221, 235, 250, 252, 334, 354, 421, 451, 500, 503, 535, 550, 554]),
+)
+def test_server_replies_follow_outcomes_table(situation: tuple[bytes, bytes], code: int) -> None:
+    conn, pending = server_with_pending(*situation)
+    before = conn.our_state
+    try:
+        conn.send(smtp.Reply(code=code, lines=("x",)))
+    except LocalProtocolError:
+        assert conn.our_state is before and conn.pending_reply_to is pending
+        return
+    if code == 421:
+        assert conn.our_state is State.CLOSED
+        return
+    expected = OUTCOMES.get((before, type(pending), Outcome.of(code)), before)
+    assert conn.our_state is expected
+    assert conn.their_state is expected
