@@ -170,13 +170,19 @@ def stdlib_utils_work(family: str) -> Callable[[str], Any]:
     return {"address": addresses, "subject": subject, "date": date, "msgid": msgid, "ctype": ctype}[family]
 
 
-def best_time(function: Callable[[str], Any], values: Sequence[str], rounds: int) -> float:
-    best = float("inf")
+def interleaved_best(functions: Sequence[Callable[[str], Any]], values: Sequence[str], rounds: int) -> list[float]:
+    """Best time of each function over the values, the rounds interleaved.
+
+    Interleaving keeps the comparison fair on a shared machine, where the
+    load changes between one implementation's rounds and the next's.
+    """
+    best = [float("inf")] * len(functions)
     for _ in range(rounds):
-        started = time.perf_counter()
-        for value in values:
-            function(value)
-        best = min(best, time.perf_counter() - started)
+        for index, function in enumerate(functions):
+            started = time.perf_counter()
+            for value in values:
+                function(value)
+            best[index] = min(best[index], time.perf_counter() - started)
     return best
 
 
@@ -259,9 +265,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'family':<10} {'rfcmail':>12} {'policy.default':>15} {'email.utils':>12} {'vs default':>11} {'vs utils':>9}")
     totals = {"rfcmail": 0.0, "default": 0.0, "utils": 0.0}
     for family, values in corpus.items():
-        ours = best_time(rfcmail_work(family), values, rounds)
-        default = best_time(stdlib_default_work(family), values, rounds)
-        utils = best_time(stdlib_utils_work(family), values, rounds)
+        ours, default, utils = interleaved_best(
+            [rfcmail_work(family), stdlib_default_work(family), stdlib_utils_work(family)], values, rounds
+        )
         totals["rfcmail"] += ours
         totals["default"] += default
         totals["utils"] += utils

@@ -171,5 +171,11 @@ def test_fold_never_changes_the_unfolded_field(value: str, length: int) -> None:
     field = fold("Subject", value, max_line_length=length)
     assert field.endswith("\r\n")
     assert unfold(field[:-2]) == "Subject: " + value
-    for line in field[:-2].split("\r\n")[1:]:
+    lines = field[:-2].split("\r\n")
+    for line in lines[1:]:
         assert line[:1] in (" ", "\t") and line.strip(" \t")
+    for index, line in enumerate(lines):
+        if len(line) > length:
+            # Only a line holding one unbreakable run may be long.
+            body = line[len("Subject: ") :] if index == 0 else line
+            assert re.search(r"(?<=[^ \t])[ \t]", body.lstrip(" \t")) is None, line

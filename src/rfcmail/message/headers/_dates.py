@@ -30,6 +30,8 @@ _NAMED_ZONES = {
     "mdt": -6 * 60, "mst": -7 * 60, "pdt": -7 * 60, "pst": -8 * 60,
 }
 _ZONES: dict[int, timezone] = {}
+_FAST_MONTHS = {name: number for number, name in enumerate(_MONTH_NAMES, 1)}
+_FAST_DAYS = {name: number for number, name in enumerate(_DAY_NAMES)}
 
 
 def _zone(minutes: int) -> timezone:
@@ -88,21 +90,21 @@ def parse_date(value: str, *, defects: list[Defect] | None = None) -> datetime |
     match = _FAST_RE.match(value)
     if match is not None:
         day_name, day, month, year, hour, minute, second, sign, zone_h, zone_m = match.groups()
-        zone_minutes = int(zone_h) * 60 + int(zone_m)
-        if int(zone_m) < 60 and zone_minutes < 24 * 60:
+        offset_minutes = int(zone_m)
+        offset_hours = int(zone_h)
+        year_number = int(year)
+        if offset_minutes < 60 and offset_hours < 24 and year_number >= 1900:
+            offset = offset_hours * 60 + offset_minutes
             try:
                 result = datetime(
-                    int(year), _MONTHS[month.lower()], int(day), int(hour), int(minute),
-                    min(int(second), 59) if second else 0,
-                    tzinfo=_zone(-zone_minutes if sign == "-" else zone_minutes),
+                    year_number, _FAST_MONTHS[month], int(day), int(hour), int(minute),
+                    (59 if second == "60" else int(second)) if second else 0,
+                    tzinfo=_zone(-offset if sign == "-" else offset),
                 )
             except ValueError:
                 pass
             else:
-                if (
-                    int(year) >= 1900
-                    and (day_name is None or _DAYS[day_name.lower()] == result.weekday())
-                ):
+                if day_name is None or _FAST_DAYS[day_name] == result.weekday():
                     return result
     return _parse_slow(value, defects if defects is not None else [])
 
