@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from email.message import EmailMessage, Message
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from rfcmail.message import parse as rfcmail_parse
 from rfcmail.mta.dsn import (
     Action,
     RecipientReport,
@@ -20,6 +22,8 @@ from rfcmail.mta.dsn import (
 )
 from rfcmail.mta.queue import DeliveryState, Envelope, Queue, ReceivedFrom, Recipient, RecipientOutcome
 
+# RFC 3464 section 2.1: every DSN field is "name: value" in header syntax.
+FIELD_LINE = re.compile(rb"[A-Za-z][A-Za-z0-9-]*: [\x20-\x7e]+")
 ORIGINAL = (b"From: Alice <alice@example.test>\r\nTo: bob@example.org\r\n"
             b"Subject: quarterly report\r\nMessage-ID: <1@example.test>\r\n\r\n"
             b"Hello Bob,\r\n.leading dot\r\nbye\r\n")
@@ -68,6 +72,7 @@ def test_failure_dsn_fields() -> None:
     data = dsn([failed(original_recipient="rfc822;Bob@Example.org")], envid="ENV-42",
                received_from_mta="client.example.test")
     assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
+    assert data.isascii()
     message = parse(data)
     assert message["To"].addresses[0].addr_spec == "alice@example.test"
     assert message["Auto-Submitted"] == "auto-replied"
@@ -106,11 +111,55 @@ def test_ret_hdrs_returns_only_the_header() -> None:
 
 
 def test_large_original_returns_headers_only() -> None:
-    big = ORIGINAL + b"x" * 2000 + b"\r\n"
+    big = ORIGINAL + (b"x" * 70 + b"\r\n") * 30
     at_limit = parse(dsn([failed()], original=big, max_returned_size=len(big)))
     assert list(at_limit.iter_parts())[2].get_content_type() == "message/rfc822"
     over = parse(dsn([failed()], original=big, max_returned_size=len(big) - 1))
     assert list(over.iter_parts())[2].get_content_type() == "text/rfc822-headers"
+
+
+def test_an_original_that_is_not_7bit_clean_returns_its_header() -> None:
+    # 8-bit octets, a NUL, a line over 998 octets: the DSN stays 7-bit clean.
+    for body in (b"caf\xc3\xa9\r\n", b"a\0b\r\n", b"y" * 999 + b"\r\n"):
+        data = dsn([failed()], original=ORIGINAL + body)
+        assert data.isascii() and all(len(line) <= 998 for line in data.split(b"\r\n"))
+        returned = list(parse(data).iter_parts())[2]
+        assert returned.get_content_type() == "text/rfc822-headers"
+        assert "Subject: quarterly report" in returned.get_content()
+    # 998 octets exactly is still clean (N-1, N, N+1 around RFC 5322's limit).
+    for length, expected in ((997, "message/rfc822"), (998, "message/rfc822"),
+                             (999, "text/rfc822-headers")):
+        data = dsn([failed()], original=ORIGINAL + b"z" * length + b"\r\n")
+        assert list(parse(data).iter_parts())[2].get_content_type() == expected
+
+
+def test_8bit_header_is_returned_encoded() -> None:
+    original = b"Subject: caf\xc3\xa9\r\nFrom: a@example.test\r\n\r\nbody\r\n"
+    data = dsn([failed()], original=original)
+    assert data.isascii()
+    returned = list(parse(data).iter_parts())[2]
+    assert returned.get_content_type() == "text/rfc822-headers"
+    assert returned["Content-Transfer-Encoding"] == "base64"
+    payload = returned.get_payload(decode=True)
+    assert isinstance(payload, bytes) and payload.startswith(b"Subject: caf\xc3\xa9\r\n")
+
+
+def test_rfcmails_own_parser_reads_it_without_defects() -> None:
+    # SECURITY R5: the DSN re-parsed by rfcmail's parser, RFC 3464 fields checked.
+    data = dsn([failed(original_recipient="rfc822;bob@example.org")], envid="ENV-1")
+    message = rfcmail_parse(data)
+    assert message.content_type == "multipart/report"
+    assert message.params.get("report-type") == "delivery-status"
+    assert [part.content_type for part in message.parts] == [
+        "text/plain", "message/delivery-status", "message/rfc822"]
+    assert list(message.all_defects()) == []
+    status = message.parts[1].get_payload_bytes()
+    blocks = status.split(b"\r\n\r\n")
+    assert blocks[0].startswith(b"Reporting-MTA: dns; mta.example.test\r\n")
+    for line in blocks[1].split(b"\r\n"):
+        if line:
+            assert FIELD_LINE.fullmatch(line), line
+    assert b"Action: failed\r\nStatus: 5.1.1\r\n" in blocks[1]
 
 
 def test_never_for_the_null_sender() -> None:
