@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import io
 import socket
+import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from email.message import EmailMessage
 from typing import Any
@@ -351,3 +353,30 @@ def test_envelope_is_pipelined_when_offered(kind: str) -> None:
     assert seen[5] == b"QUIT\r\n"
     assert result.accepted == ("b@example.test",)
     assert result.refused[0].reply.code == 550
+
+
+@pytest.mark.parametrize("kind", ["blocking", "aio"])
+def test_response_injection_in_a_later_segment_fails(kind: str) -> None:
+    """SECURITY A2.2 when the injected bytes come in their own segment after the 220."""
+    def handler(connection: socket.socket) -> None:
+        connection.sendall(b"220 hostile ESMTP\r\n")
+        _read_line(connection)
+        connection.sendall(b"250-hostile\r\n250 STARTTLS\r\n")
+        _read_line(connection)
+        connection.sendall(b"220 go ahead\r\n")
+        time.sleep(0.05)
+        connection.sendall(b"250-injected\r\n250 AUTH PLAIN\r\n")
+        connection.recv(1024)
+
+    with ScriptedServer(handler) as server:
+        if kind == "blocking":
+            client = SMTPClient("127.0.0.1", server.port, tls_mode=TLSMode.STARTTLS_REQUIRED)
+            with pytest.raises((RemoteProtocolError, ssl.SSLError)):
+                client.connect()
+        else:
+            async def run() -> None:
+                aio_client = AsyncSMTPClient("127.0.0.1", server.port, tls_mode=TLSMode.STARTTLS_REQUIRED)
+                with pytest.raises((RemoteProtocolError, ssl.SSLError)):
+                    await aio_client.connect()
+
+            asyncio.run(run())

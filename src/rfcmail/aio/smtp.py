@@ -55,7 +55,7 @@ from ..blocking.smtp import (
     _Write,
 )
 from .. import smtp
-from ..errors import ProtocolError
+from ..errors import ProtocolError, RemoteProtocolError
 from ..smtp import NEED_DATA, PAUSED, Backend, Config, Event, Noop, OriginalRecipient, PeerInfo, Reply, Rset
 
 __all__ = [
@@ -72,9 +72,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("rfcmail.smtp")
-
-_WRITE_HIGH_WATER = 256 * 1024
-
 
 class _Resume:
     """Await the rest of a coroutine that has already been stepped once and suspended on ``first``."""
@@ -444,6 +441,117 @@ class SMTPServer:
         await self.wait_closed()
 
 
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(TimeoutError())
+
+
+class _ClientProtocol(asyncio.Protocol):
+    """The client's transport end: received bytes wait in a buffer; a timer runs only while waiting.
+
+    Lighter than a StreamReader/StreamWriter pair with ``asyncio.timeout``
+    around every read: a reply that is already here costs no future and no
+    timer, which matters for the replies of a pipelined group.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.eof = False
+        self.error: BaseException | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.writable: asyncio.Future[None] | None = None
+        self.paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            import socket
+
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self._wake()
+        self.paused = False
+        writable, self.writable = self.writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        writable, self.writable = self.writable, None
+        if writable is not None and not writable.done():
+            writable.set_result(None)
+
+    async def _wait(self, waiter: asyncio.Future[None], timeout: float) -> None:
+        timer = self.loop.call_later(timeout, _expire, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+
+    async def read(self, timeout: float) -> bytes:
+        """What has arrived, waiting up to ``timeout`` for something; ``b""`` at the end of the stream."""
+        if not self.buffer and not self.eof:
+            self.waiter = self.loop.create_future()
+            await self._wait(self.waiter, timeout)
+        if self.buffer:
+            data = bytes(self.buffer)
+            self.buffer.clear()
+            return data
+        if self.error is not None:
+            raise self.error
+        return b""
+
+    async def write(self, data: bytes, timeout: float) -> None:
+        """Write ``data``; wait (up to ``timeout``) while the transport's buffer is over its high mark."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            raise ConnectionResetError("the connection is closed")
+        transport.write(data)
+        if self.paused:
+            self.writable = self.loop.create_future()
+            await self._wait(self.writable, timeout)
+
+    async def start_tls(self, context: ssl.SSLContext, server_hostname: str, timeout: float) -> None:
+        """Run the TLS handshake on this connection (after the 220 to STARTTLS)."""
+        assert self.transport is not None
+        if self.buffer:
+            # Plaintext that came after the 220 and was not read yet: never let it pass as
+            # TLS-protected (response injection, SECURITY A2.2).
+            raise RemoteProtocolError("the server sent data after its 220 to STARTTLS, before the TLS handshake")
+        async with asyncio.timeout(timeout):
+            transport = await self.loop.start_tls(self.transport, self, context, server_hostname=server_hostname)
+        if transport is None:
+            raise ConnectionResetError("the connection closed during the TLS handshake")
+        self.transport = transport
+
+
 class SMTPClient(_ClientFront):
     """An asyncio SMTP or LMTP client.
 
@@ -459,12 +567,11 @@ class SMTPClient(_ClientFront):
     write), BDAT when CHUNKING is offered; the message is streamed.
     """
 
-    _reader: asyncio.StreamReader | None = None
-    _writer: asyncio.StreamWriter | None = None
+    _protocol: _ClientProtocol | None = None
 
     async def _run(self, operation: _Op, source: AsyncIterator[bytes] | None = None) -> Any:
-        reader, writer = self._reader, self._writer
-        if reader is None or writer is None:
+        protocol = self._protocol
+        if protocol is None:
             raise SMTPClientError("not connected")
         core = self._core
         result: Any = None
@@ -472,18 +579,12 @@ class SMTPClient(_ClientFront):
             request = next(operation)
             while True:
                 if isinstance(request, _Write):
-                    writer.write(request.data)
-                    transport = writer.transport
-                    if transport.get_write_buffer_size() > _WRITE_HIGH_WATER:
-                        async with asyncio.timeout(request.timeout):
-                            await writer.drain()
+                    await protocol.write(request.data, request.timeout)
                     result = None
                 elif isinstance(request, _Read):
-                    async with asyncio.timeout(request.timeout):
-                        result = await reader.read(CHUNK_SIZE)
+                    result = await protocol.read(request.timeout)
                 elif isinstance(request, _StartTLS):
-                    async with asyncio.timeout(core.timeouts.connect):
-                        await writer.start_tls(request.context, server_hostname=core.server_hostname)
+                    await protocol.start_tls(request.context, core.server_hostname, core.timeouts.connect)
                     result = None
                 elif isinstance(request, _NextChunk):
                     if source is None:
@@ -515,22 +616,17 @@ class SMTPClient(_ClientFront):
         """
         core = self._core
         implicit = core.tls_mode is TLSMode.IMPLICIT
+        loop = asyncio.get_running_loop()
+        protocol = _ClientProtocol(loop)
         try:
             async with asyncio.timeout(core.timeouts.connect):
-                self._reader, self._writer = await asyncio.open_connection(
-                    core.host, core.port, ssl=core.tls_context if implicit else None,
+                await loop.create_connection(
+                    lambda: protocol, core.host, core.port, ssl=core.tls_context if implicit else None,
                     server_hostname=core.server_hostname if implicit else None,
-                    local_addr=self._source_address, limit=CHUNK_SIZE * 4)
+                    local_addr=self._source_address)
         except TimeoutError as exc:
             raise SMTPTimeoutError(f"connecting to {core.host}:{core.port} timed out") from exc
-        sock = self._writer.get_extra_info("socket")
-        if sock is not None:
-            import socket
-
-            try:
-                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            except OSError:
-                pass
+        self._protocol = protocol
         try:
             greeting: Reply = await self._run(core.open())
         except BaseException:
@@ -602,7 +698,7 @@ class SMTPClient(_ClientFront):
 
     async def quit(self) -> Reply | None:
         """Say QUIT and close (the reply, or None if the connection was gone)."""
-        if self._writer is None:
+        if self._protocol is None:
             return None
         reply: Reply | None = None
         try:
@@ -615,9 +711,9 @@ class SMTPClient(_ClientFront):
 
     def close(self) -> None:
         """Close the connection without QUIT."""
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.close()
 
     async def __aenter__(self) -> SMTPClient:
         await self.connect()
