@@ -585,3 +585,13 @@ def test_raw_value_is_written_as_is_unless_it_must_be_encoded() -> None:
     assert utf8.isascii() and stdlib_parse(utf8)["Subject"] == "caf\u00e9"
     with pytest.raises(ValueError):
         MimePart(headers=(("Subject", RawValue("a\r\nBcc: x")),))
+
+
+@pytest.mark.parametrize("filename", ["*.bin", "a*b", "it's", "100%.txt", "plain.txt"])
+def test_filenames_with_rfc2231_marks_are_quoted(filename: str) -> None:
+    data = generate(MimePart(content_type="application/octet-stream", body=b"x",
+                             filename=filename))
+    assert stdlib_parse(data).get_filename() == filename
+    from rfcmail.message import parse
+
+    assert parse(data).filename == filename

@@ -19,6 +19,7 @@ encoding of one part from its content and the generation policy.
 from __future__ import annotations
 
 import binascii
+import codecs
 import re
 from typing import Final
 
@@ -72,7 +73,42 @@ _QP_TABLE: Final[dict[int, str]] = {
             else f"={octet:02X}")
     for octet in range(256)
 }
-_BINARY_SEPARATORS: Final = re.compile(rb"[\r\n]")
+# Octets quoted-printable text mode writes as they are (rule 2 and 3), with
+# CR and LF, which are line breaks when they come as a CRLF pair.
+_QP_TEXT_LITERALS: Final = bytes(range(32, 61)) + bytes(range(62, 127)) + b"\t\r\n"
+_QP_ESCAPE_RUN_RE: Final = re.compile(rb"[^\t\x20-\x3c\x3e-\x7e\r\n]+")
+_QP_BARE_CR_LF_RE: Final = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+_QP_CHARMAP: Final[dict[int, bytes]] = {
+    octet: bytes([octet]) if octet in _QP_TEXT_LITERALS else b"=%02X" % octet
+    for octet in range(256)
+}
+# Below one escape in this many octets, a regex over the escaped runs is
+# cheaper than mapping every octet.
+_QP_SPARSE: Final = 64
+
+
+def _escape_run(match: re.Match[bytes]) -> bytes:
+    return b"=" + match.group().hex("=").upper().encode("ascii")
+
+
+def _escape_text(block: bytes) -> bytes:
+    """Rule 1 over whole lines of text: escape what is not literal, keep CRLF pairs.
+
+    Plain ASCII (the common case) costs one ``bytes.translate``; sparse
+    escapes a regex pass; dense ones (non-Latin text) a C-level charmap.
+    """
+    escapes = len(block.translate(None, _QP_TEXT_LITERALS))
+    if escapes == 0:
+        encoded = block
+    elif escapes * _QP_SPARSE < len(block):
+        encoded = _QP_ESCAPE_RUN_RE.sub(_escape_run, block)
+    else:
+        encoded = codecs.charmap_encode(block.decode("latin-1"), "strict", _QP_CHARMAP)[0]
+    crlf = encoded.count(b"\r\n")
+    if encoded.count(b"\r") != crlf or encoded.count(b"\n") != crlf:
+        encoded = _QP_BARE_CR_LF_RE.sub(lambda match: b"=0D" if match.group() == b"\r"
+                                         else b"=0A", encoded)
+    return encoded
 
 
 def normalize_line_endings(data: bytes, linesep: bytes = b"\r\n") -> bytes:
@@ -178,10 +214,18 @@ class QuotedPrintableEncoder:
         if self._text:
             end = data.rfind(b"\r\n")
             if end >= 0:
-                for line in data[:end].split(b"\r\n"):
-                    self._segment(line, line_end=True, out=out)
+                block = data[:end]
+                if self._column:
+                    # The first line continues one already partly written.
+                    first_end = block.find(b"\r\n")
+                    first = block if first_end < 0 else block[:first_end]
+                    self._segment(first, line_end=True, out=out)
                     out.append(self._linesep)
                     self._column = 0
+                    if first_end >= 0:
+                        self._lines(block[first_end + 2:], out)
+                else:
+                    self._lines(block, out)
                 data = data[end + 2:]
         if len(data) > _QP_MAX_PENDING:
             # A long line without a break: encode all but a few octets now so
@@ -207,6 +251,41 @@ class QuotedPrintableEncoder:
         self._column = 0
         return "".join(out).encode("ascii")
 
+    def _lines(self, block: bytes, out: list[str]) -> None:
+        """Encode complete lines (joined by CRLF, the last one's CRLF cut) from column 0.
+
+        The whole block is escaped, protected and measured with a few
+        C-level passes over bytes; only lines longer than 76 characters go
+        through the wrapping loop.
+        """
+        encoded = _escape_text(block)
+        # Rule 3: white space before a line break (and at the block's end).
+        encoded = encoded.replace(b" \r\n", b"=20\r\n").replace(b"\t\r\n", b"=09\r\n")
+        if encoded.endswith((b" ", b"\t")):
+            encoded = encoded[:-1] + (b"=20" if encoded.endswith(b" ") else b"=09")
+        if self._protect_dot or self._protect_from:
+            encoded = b"\r\n" + encoded
+            if self._protect_dot:
+                encoded = encoded.replace(b"\r\n.", b"\r\n=2E")
+            if self._protect_from:
+                encoded = encoded.replace(b"\r\nFrom ", b"\r\n=46rom ")
+            encoded = encoded[2:]
+        lines = encoded.split(b"\r\n")
+        linesep = self._linesep
+        if max(map(len, lines)) <= QP_LINE_LENGTH:
+            text = encoded.decode("ascii")
+            out.append(text if linesep == "\r\n" else text.replace("\r\n", linesep))
+            out.append(linesep)
+            return
+        for line in lines:
+            if len(line) > QP_LINE_LENGTH:
+                self._column = 0
+                self._wrap(line.decode("ascii"), line_end=True, out=out)
+            else:
+                out.append(line.decode("ascii"))
+            out.append(linesep)
+        self._column = 0
+
     def _segment(self, data: bytes, *, line_end: bool, out: list[str], reserve: int = 0) -> None:
         """Encode ``data``, part of one input line, continuing at ``self._column``."""
         if _QP_LITERAL_RE.fullmatch(data):
@@ -215,38 +294,52 @@ class QuotedPrintableEncoder:
             encoded = data.decode("latin-1").translate(_QP_TABLE)
         if line_end and encoded[-1:] in (" ", "\t"):
             encoded = encoded[:-1] + ("=20" if encoded[-1] == " " else "=09")
+        self._wrap(encoded, line_end=line_end, out=out, reserve=reserve)
+
+    def _wrap(self, encoded: str, *, line_end: bool, out: list[str], reserve: int = 0) -> None:
+        """Write escaped text with soft line breaks, continuing at ``self._column``."""
         # The last piece of a line may use all 76 columns; a piece followed
         # by more text needs one for the soft break's "=".
         last_width = QP_LINE_LENGTH - reserve if line_end else QP_LINE_LENGTH - 1
         soft_width = QP_LINE_LENGTH - 1
-        column = self._column
         linesep = self._linesep
+        column = self._column
+        position = 0
+        end = len(encoded)
         if column == 0:
-            encoded = self._protect(encoded, complete=line_end)
-        while column + len(encoded) > last_width:
-            cut = soft_width - column
+            position, column = self._protect(encoded, position, out, complete=line_end)
+        # Walk by index: slicing the rest off after each line would make one
+        # long line quadratic.
+        while column + end - position > last_width:
+            cut = position + soft_width - column
             # "=" only ever starts an escape in the encoded text: never split one.
-            if cut >= 1 and encoded[cut - 1] == "=":
+            if cut - 1 >= position and encoded[cut - 1] == "=":
                 cut -= 1
-            elif cut >= 2 and encoded[cut - 2] == "=":
+            elif cut - 2 >= position and encoded[cut - 2] == "=":
                 cut -= 2
-            out.append(encoded[:cut])
+            out.append(encoded[position:cut])
             out.append("=" + linesep)
-            column = 0
-            encoded = self._protect(encoded[cut:], complete=line_end)
-        out.append(encoded)
-        self._column = column + len(encoded)
+            position, column = self._protect(encoded, cut, out, complete=line_end)
+        out.append(encoded[position:])
+        self._column = column + end - position
 
-    def _protect(self, encoded: str, *, complete: bool) -> str:
-        """Apply the RFC 2049 protections to text that starts an encoded line."""
-        if self._protect_dot and encoded.startswith("."):
-            return "=2E" + encoded[1:]
-        if self._protect_from and encoded.startswith("F"):
+    def _protect(self, encoded: str, position: int, out: list[str], *,
+                 complete: bool) -> tuple[int, int]:
+        """Apply the RFC 2049 protections where an encoded line starts.
+
+        Returns the new position in ``encoded`` and the column reached.
+        """
+        head = encoded[position:position + 5]
+        if self._protect_dot and head.startswith("."):
+            out.append("=2E")
+            return position + 1, 3
+        if self._protect_from and head.startswith("F"):
             # Mid-line, the text after a short tail is not known yet: escaping
             # an "F" that might start "From " is always correct.
-            if encoded.startswith("From ") or (not complete and len(encoded) < 5):
-                return "=46" + encoded[1:]
-        return encoded
+            if head == "From " or (not complete and len(head) < 5):
+                out.append("=46")
+                return position + 1, 3
+        return position, 0
 
 
 def encode_quoted_printable(data: bytes, *, text: bool = True, linesep: bytes = b"\r\n",

@@ -418,7 +418,7 @@ class _Generator:
                         encoding: str | None) -> list[bytes]:
         utf8 = self._policy.utf8
         fields = []
-        type_value = part.content_type.lower() + _headers.format_parameters(params, utf8=utf8)
+        type_value = part.content_type.lower() + _format_parameters(params, utf8=utf8)
         fields.append(self.field("Content-Type", type_value, structured=True))
         if encoding is not None:
             fields.append(self.field("Content-Transfer-Encoding", encoding, structured=True))
@@ -429,7 +429,7 @@ class _Generator:
             disposition_params = {} if part.filename is None else {"filename": part.filename}
             fields.append(self.field(
                 "Content-Disposition",
-                disposition + _headers.format_parameters(disposition_params, utf8=utf8),
+                disposition + _format_parameters(disposition_params, utf8=utf8),
                 structured=True))
         if part.content_id is not None:
             fields.append(self.field("Content-ID", f"<{part.content_id}>", structured=True))
@@ -616,6 +616,28 @@ def _widest(encodings: Iterable[str]) -> str:
     """The identity encoding a container needs for the given child encodings."""
     width = max((_WIDTH[encoding] for encoding in encodings), default=0)
     return (SEVEN_BIT, EIGHT_BIT, BINARY)[width]
+
+
+# Token characters that RFC 2231 gives a meaning in parameters ("*" marks an
+# extended or continued value, "'" and "%" its charset and escapes): readers
+# such as Python's email package misread a bare token that holds them.
+_RFC2231_MARKS: Final = re.compile(r"[*'%]")
+_TOKEN_RE: Final = re.compile(_TOKEN)
+
+
+def _format_parameters(params: Mapping[str, str], *, utf8: bool) -> str:
+    """``; name=value`` pieces, with a token holding ``*``, ``'`` or ``%`` quoted.
+
+    A quoted string is always valid where a token is (RFC 2045 section 5.1),
+    and a token cannot contain the characters a quoted string escapes.
+    """
+    pieces = []
+    for name, value in params.items():
+        if _TOKEN_RE.fullmatch(value) and _RFC2231_MARKS.search(value):
+            pieces.append(f'; {name}="{value}"')
+        else:
+            pieces.append(_headers.format_parameters([(name, value)], utf8=utf8))
+    return "".join(pieces)
 
 
 def _check_container_encoding(part: MimePart, needed: str) -> str:
