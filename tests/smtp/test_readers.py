@@ -281,3 +281,20 @@ def test_client_reader_with_trailing_data(piece: int | None) -> None:
     # The first line decides whether the reply carries enhanced codes (RFC 2034: all lines do).
     assert events == [Reply(code=220, lines=("mx.example", "2.0.0 ESMTP ready"))]
     assert conn.trailing_data == (b"250 trailing", False)
+
+
+def _naive_bare(data: bytes) -> bool:
+    return any(
+        (byte == 13 and data[i + 1 : i + 2] != b"\n") or (byte == 10 and (i == 0 or data[i - 1] != 13))
+        for i, byte in enumerate(data)
+    )
+
+
+@given(st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"x", b"y" * 30, b"\n\r"]), max_size=30).map(b"".join))
+def test_bare_line_ending_check_both_paths(data: bytes) -> None:
+    from rfcmail.smtp._data import has_bare_line_ending
+
+    assert has_bare_line_ending(data) == _naive_bare(data)
+    # Long lines take the regex path, short ones the count path: both agree with the definition.
+    padded = data.replace(b"\r\n", b"z" * 40 + b"\r\n")
+    assert has_bare_line_ending(padded) == _naive_bare(padded)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["DataReceiver", "DotStuffer", "Fault"]
+__all__ = ["DataReceiver", "DotStuffer", "Fault", "has_bare_line_ending"]
 
 _TERMINATOR = b"\r\n.\r\n"
 # The regex engine's literal search is about twice as fast as bytes.find
@@ -31,6 +31,29 @@ _DOT_LINE_RE = re.compile(rb"\r\n\.")
 _BARE_CR_RE = re.compile(rb"\r(?!\n)")
 _BARE_LF_RE = re.compile(rb"(?<!\r)\n")
 _ANY_LINE_END_RE = re.compile(rb"\r\n|\r|\n")
+
+
+_CR_NOT_BEFORE_LF_RE = re.compile(rb"\r[^\n]")
+
+
+def has_bare_line_ending(data: bytes) -> bool:
+    """Whether ``data`` holds a CR not followed by LF or an LF not preceded by CR.
+
+    With as many CRs as LFs, there is a bare one exactly when some CR is not
+    followed by an LF. That is checked with ``count(b"\r\n")`` when lines
+    are short, and with a regular-expression search (a C loop that stops at
+    each CR) when they are long enough for it to be the faster of the two.
+    """
+    crs = data.count(b"\r")
+    if crs != data.count(b"\n"):
+        return True
+    if not crs:
+        return False
+    if data[-1:] == b"\r":
+        return True
+    if len(data) > 24 * crs:
+        return _CR_NOT_BEFORE_LF_RE.search(data) is not None
+    return data.count(b"\r\n") != crs
 
 
 class Fault:
@@ -135,8 +158,7 @@ class DataReceiver:
         self._check_lines(raw)
         if stuffed:
             raw = raw.replace(b"\r\n.", b"\r\n")
-        crs = raw.count(b"\r")
-        if crs != raw.count(b"\n") or (crs and crs != raw.count(b"\r\n")):
+        if has_bare_line_ending(raw):
             raw = self._bare_line_endings(raw)
         self.size += len(raw)
         if self.fault is None and self.size > self.max_size:
