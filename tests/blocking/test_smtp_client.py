@@ -380,3 +380,13 @@ def test_response_injection_in_a_later_segment_fails(kind: str) -> None:
                     await aio_client.connect()
 
             asyncio.run(run())
+
+
+def test_an_rfcmail_message_is_sent_as_its_bytes(send: Sender) -> None:
+    from rfcmail.message import parse
+
+    message = parse(MESSAGE)
+    backend = RecordingBackend()
+    with ServerThread(backend) as server:
+        assert send(server.port, message, "a@example.test", ["b@example.test"]).ok
+    assert backend.only_message().content == bytes(message) == MESSAGE
