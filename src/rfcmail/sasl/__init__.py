@@ -36,6 +36,7 @@ from ._base import (
     Step,
     Success,
 )
+from ._channel_binding import tls_server_end_point
 from ._credentials import (
     DEFAULT_SCRAM_ITERATIONS,
     InMemoryCredentialStore,
@@ -100,4 +101,5 @@ __all__ = [
     "parse_scram_credentials",
     "saslprep",
     "server_mechanisms",
+    "tls_server_end_point",
 ]
