@@ -614,3 +614,21 @@ def test_generated_users_round_trip(username: str, password: str, mechanism: str
     assert isinstance(result, Success)
     assert (result.authcid, result.authzid) == (username, "")
     assert client.complete
+
+
+def test_plus_asks_the_store_for_the_family_name() -> None:
+    asked: list[str] = []
+
+    class Strict(CredentialStore):
+        def get_password(self, authcid: str) -> str | None:
+            return None
+
+        def get_scram(self, authcid: str, mechanism: str) -> ScramCredentials | None:
+            asked.append(mechanism)
+            return STORE.get_scram(authcid, mechanism) if mechanism in ("SCRAM-SHA-1", "SCRAM-SHA-256") else None
+
+    for mechanism in ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"]:
+        client = create_client(mechanism, username="user", password="pencil", channel_binding=CB)
+        result, _ = run_exchange(client, create_server(mechanism, Strict(), channel_binding=CB))
+        assert isinstance(result, Success)
+    assert asked == ["SCRAM-SHA-256", "SCRAM-SHA-1"]

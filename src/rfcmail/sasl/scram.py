@@ -436,7 +436,8 @@ class ScramServer(ServerBase):
         if not self._authcid:
             return self._malformed("user name: empty after SASLprep")
         try:
-            credentials = self._credentials.get_scram(self._authcid, self.name)
+            # Stores are asked by family: -PLUS changes the exchange, not the keys.
+            credentials = self._credentials.get_scram(self._authcid, self.name.removesuffix("-PLUS"))
         except CredentialsUnavailable:
             return Failure(reason="credential store unavailable", temporary=True)
         self._known = credentials is not None
