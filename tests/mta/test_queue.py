@@ -508,3 +508,18 @@ def test_arbitrary_files_never_break_recovery(tmp_path: Path, garbage: bytes, ke
             queue.remove(entry.queue_id)
         for path in (tmp_path / "spool" / "quarantine").iterdir():
             path.unlink()
+
+
+def test_the_in_flight_window_gives_a_duplicate_never_a_loss(spool: Path) -> None:
+    # SECURITY R2 / the documented at-least-once window: the next hop said 250
+    # but the process died before record_attempt; after recovery the
+    # recipient is pending again (it will be delivered twice, not lost).
+    with Queue(spool) as queue:
+        queue_id = queue.enqueue(envelope("b@example.org", "c@example.org"), MESSAGE)
+        queue.record_attempt(queue_id, [RecipientOutcome(address="b@example.org",
+                                                         state=DeliveryState.DELIVERED)])
+        # ... "250" for c@example.org arrives here, then the crash ...
+    with Queue(spool) as restarted:
+        [entry] = restarted.recover().entries
+        assert [s.recipient.address for s in entry.pending] == ["c@example.org"]
+        assert entry.recipients[0].state is DeliveryState.DELIVERED
