@@ -157,6 +157,21 @@ def test_change_in_a_nested_part_reemits_only_that_part() -> None:
     assert bytes(message.parts[0]) == message.parts[0].raw_bytes
 
 
+def test_iter_bytes_streams_what_bytes_gives(tmp_path: Path) -> None:
+    data = (DATA / "messages" / "mixed_attachments.eml").read_bytes()
+    path = tmp_path / "m.eml"
+    path.write_bytes(data)
+    with path.open("rb") as file:
+        message = parse(file)
+        assert b"".join(message.iter_bytes(100)) == data
+        assert max(len(piece) for piece in message.iter_bytes(100)) <= 100
+        message.parts[2]["X-Checked"] = "yes"
+        pieces = list(message.iter_bytes(64))
+        assert b"".join(pieces) == bytes(message)
+        assert b"X-Checked: yes\r\n" in pieces
+        assert parse(bytes(message)).parts[2]["X-Checked"] == "yes"
+
+
 def test_header_injection_is_refused() -> None:
     message = parse(b"Subject: x\r\n\r\n")
     for value in ("a\r\nBcc: eve@evil.example", "a\nb", "a\rb", "a\x00b"):

@@ -32,7 +32,7 @@ from ._charsets import decode_text
 from ._decode import decode_transfer_encoding, make_decoder
 from ._defects import BareCRorLF, Defect, EightBitInBody, LimitDefect, NulByte
 from ._policy import DEFAULT, Policy
-from ._source import BytesSource, Source
+from ._source import READ_CHUNK, BytesSource, Source
 
 if TYPE_CHECKING:
     from email.message import EmailMessage
@@ -228,26 +228,39 @@ class Part:
         """The part as bytes: identical to the source unless header fields were changed."""
         if not self._dirty:
             return self._ctx.source.read(self._start, self._end)
-        out: list[bytes] = []
-        self._emit(out)
-        return b"".join(out)
+        return b"".join(self.iter_bytes())
 
-    def _emit(self, out: list[bytes]) -> None:
-        read = self._ctx.source.read
+    def iter_bytes(self, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        """``bytes(part)`` in pieces of at most ``chunk_size``, read from the source as they are needed.
+
+        Use it to write a large message (parsed from a file or spooled)
+        without holding it in memory; generated header fields come whole.
+        """
+        pieces: list[bytes | tuple[int, int]] = []
+        self._pieces(pieces)
+        source = self._ctx.source
+        for piece in pieces:
+            if isinstance(piece, bytes):
+                yield piece
+            elif piece[1] > piece[0]:
+                yield from source.iter_range(piece[0], piece[1], chunk_size)
+
+    def _pieces(self, out: list[bytes | tuple[int, int]]) -> None:
+        """Append what makes up this part: generated field bytes, or (start, end) ranges of the source."""
         if not self._dirty:
-            out.append(read(self._start, self._end))
+            out.append((self._start, self._end))
             return
         if self._modified:
             out.extend(field.raw for field in self._entries)
-            out.append(read(self._fields_end, self._body_start))
+            out.append((self._fields_end, self._body_start))
         else:
-            out.append(read(self._start, self._body_start))
+            out.append((self._start, self._body_start))
         position = self._body_start
         for child in self._parts:
-            out.append(read(position, child._start))
-            child._emit(out)
+            out.append((position, child._start))
+            child._pieces(out)
             position = child._end
-        out.append(read(position, self._end))
+        out.append((position, self._end))
 
     # -- header access ---------------------------------------------------------
 
