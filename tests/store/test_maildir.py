@@ -170,3 +170,13 @@ def test_deletions_survive_only_after_quit_through_a_server_session(tmp_path: Pa
     pair.exchange(pop3.Dele(message_number=1), pop3.Quit())
     assert len(store.maildir("alice")) == 1
     assert drain(pair.client) == []
+
+
+def test_entries_are_in_delivery_order_without_stat(tmp_path: Path) -> None:
+    box = Maildir(tmp_path)
+    keys = [box.deliver(b"m%d\n" % n) for n in range(20)]
+    (tmp_path / "cur" / "900000000.older.host:2,S").write_bytes(b"old\n")
+    foreign = tmp_path / "new" / "no-timestamp-here"
+    foreign.write_bytes(b"x\n")
+    os.utime(foreign, (2_000_000_000, 2_000_000_000))
+    assert box.keys() == ["900000000.older.host", *keys, "no-timestamp-here"]
