@@ -304,3 +304,70 @@ def test_a_refused_bdat_chunk_ends_the_transaction(blocking: bool) -> None:
         client.sock.sendall(b"BDAT 3 LAST\r\nabc")
         assert client.reply().startswith(b"503")
         assert client.command(b"NOOP").startswith(b"250")
+
+
+def test_auth_cancel_vrfy_expn_help(blocking: bool) -> None:
+    from .support import credentials
+
+    config = Config(require_tls_for_auth=False)
+    with ServerThread(RecordingBackend(), blocking=blocking, config=config, credentials=credentials()) as server, \
+            wire(server.port) as client:
+        assert b"AUTH SCRAM-SHA-256" in client.command(b"EHLO raw.example")
+        assert client.command(b"AUTH LOGIN").startswith(b"334 ")
+        assert client.command(b"*").startswith(b"501")
+        assert client.command(b"AUTH NOSUCH").startswith(b"504")
+        assert client.command(b"VRFY alice").startswith(b"252")
+        assert client.command(b"EXPN staff").startswith(b"502")
+        assert client.command(b"HELP").startswith(b"214")
+
+
+def test_suspending_session_that_refuses(blocking: bool) -> None:
+    class LateRefusal(RecordingSession):
+        async def rcpt(self, rcpt: Rcpt, context: SessionContext) -> None:  # type: ignore[override]
+            await asyncio.sleep(0.001)
+            raise SMTPReplyError(450, "4.2.1", "Try later")
+
+        async def data(self, chunk: bytes, context: SessionContext) -> None:  # type: ignore[override]
+            await asyncio.sleep(0)
+            raise RuntimeError("disk on fire")
+
+    class LateBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return LateRefusal(self)
+
+    with ServerThread(LateBackend(), blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        assert client.command(b"RCPT TO:<b@example.test>") == b"450 4.2.1 Try later\r\n"
+        assert client.command(b"NOOP").startswith(b"250")
+
+
+@pytest.mark.parametrize("failure", ["data", "end_lmtp", "count"])
+def test_lmtp_failures_answer_every_recipient(blocking: bool, failure: str) -> None:
+    class FailingSession(RecordingSession):
+        def data(self, chunk: bytes, context: SessionContext) -> None:
+            if failure == "data":
+                raise SMTPReplyError(452, "4.3.1", "Out of space")
+            super().data(chunk, context)
+
+        def end_lmtp(self, context: SessionContext) -> Any:
+            if failure == "end_lmtp":
+                raise OSError("store down")
+            return [None]  # one result for two recipients: a backend bug
+
+    class FailingBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return FailingSession(self)
+
+    config = Config(hostname="lmtp.example", lmtp=True)
+    with ServerThread(FailingBackend(), blocking=blocking, config=config) as server, wire(server.port) as client:
+        client.command(b"LHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        client.command(b"RCPT TO:<b@example.test>")
+        client.command(b"RCPT TO:<c@example.test>")
+        client.command(b"DATA")
+        client.sock.sendall(dot_stuffed(MESSAGE))
+        expected = b"452 4.3.1" if failure == "data" else b"451 4.3.0"
+        assert client.reply().startswith(expected)
+        assert client.reply().startswith(expected)
+        assert client.command(b"NOOP").startswith(b"250")
