@@ -595,3 +595,88 @@ def test_filenames_with_rfc2231_marks_are_quoted(filename: str) -> None:
     from rfcmail.message import parse
 
     assert parse(data).filename == filename
+
+
+# --- the last line of defence: folded output is verified (A4.1) ------------------
+
+
+@pytest.mark.parametrize("folded", [
+    "Subject: x\r\nBcc: eve@evil.example\r\n",
+    "Subject: x\r\n\r\n",
+    "Subject: x\r\n \r\n",
+    "X-Other: x\r\n",
+    "Subject: x\rBcc: y\r\n",
+])
+def test_a_fold_that_injects_a_line_is_caught(monkeypatch: pytest.MonkeyPatch,
+                                              folded: str) -> None:
+    # A broken or hostile folding function (CVE-2024-6923's "custom header
+    # whose fold() returns raw CRLF") cannot get a line out.
+    from rfcmail.message import headers
+
+    monkeypatch.setattr(headers, "fold", lambda *args, **kwargs: folded)
+    monkeypatch.setattr(headers, "encode_header",
+                        lambda value, **kwargs: folded.split(": ", 1)[1].rstrip("\r\n"))
+    for field in (("Subject", "x"), ("Date", "x")):
+        with pytest.raises(ValueError):
+            generate(MimePart(headers=(field,), body="x"))
+
+
+def test_encoder_continues_a_long_partial_line() -> None:
+    from rfcmail.message import QuotedPrintableEncoder
+
+    encoder = QuotedPrintableEncoder()
+    data = b"a" * 5000 + b"\r\nsecond line\r\nthird"
+    out = encoder.feed(data[:5000]) + encoder.feed(data[5000:]) + encoder.finish()
+    import binascii
+
+    assert binascii.a2b_qp(out) == data
+    assert all(len(line) <= 76 for line in out.split(b"\r\n"))
+
+
+def test_stream_bodies_with_forced_or_policy_encodings() -> None:
+    payload = b"\x00\x01" * 5000
+    qp = generate(MimePart(content_type="application/octet-stream", body=io.BytesIO(payload),
+                           transfer_encoding="quoted-printable", charset="x-user"))
+    assert stdlib_parse(qp).get_payload(decode=True) == payload
+    binary = generate(MimePart(content_type="application/octet-stream",
+                               body=io.BytesIO(payload)), Policy(allow_binary=True))
+    assert b"Content-Transfer-Encoding: binary" in binary and payload in binary
+    labelled = generate(MimePart(content_type="text/plain", body=b"abc", charset="utf-8"))
+    assert b"charset=utf-8" in labelled
+
+
+def test_message_rfc822_from_a_stream_and_forced_labels() -> None:
+    raw = b"Subject: s\r\n\r\nbody\r\n"
+    data = generate(MimePart(content_type="message/rfc822", body=io.BytesIO(raw),
+                             transfer_encoding="8bit"), SMTPUTF8)
+    assert b"Content-Transfer-Encoding: 8bit" in data
+    with pytest.raises(ValueError, match="7bit, 8bit or binary"):
+        generate(MimePart(content_type="message/rfc822", body=raw,
+                          transfer_encoding="base64"))
+
+
+def test_disposition_must_be_a_token() -> None:
+    with pytest.raises(ValueError, match="token"):
+        generate(MimePart(body="x", disposition="in line"))
+
+
+def test_from_part_keeps_what_it_cannot_decode() -> None:
+    from rfcmail.message import parse
+
+    source = (b"Subject: s\r\nMIME-Version: 1.0\r\n"
+              b"Content-Type: multipart/mixed; boundary=b\r\n\r\n"
+              b"--b\r\nContent-Type: text/plain; charset=x-unknown-charset\r\n"
+              b"Content-ID: <bad id>\r\n\r\n\xff\xfe\r\n"
+              b"--b\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\ncaf\xc3\xa9\r\n"
+              b"--b\r\nContent-Type: multipart/alternative\r\n\r\nno boundary\r\n"
+              b"--b--\r\n")
+    tree = MimePart.from_part(parse(source))
+    unknown, mislabelled, broken = tree.parts
+    assert unknown.body == b"\xff\xfe" and unknown.charset == "x-unknown-charset"
+    assert unknown.content_id is None
+    assert mislabelled.body == b"caf\xc3\xa9"
+    assert broken.content_type == "application/octet-stream"
+    data = generate(tree)
+    assert_wire_clean(data)
+    first = next(stdlib_parse(data).iter_parts())
+    assert first.get_payload(decode=True) == b"\xff\xfe"
