@@ -371,3 +371,37 @@ def test_lmtp_failures_answer_every_recipient(blocking: bool, failure: str) -> N
         assert client.reply().startswith(expected)
         assert client.reply().startswith(expected)
         assert client.command(b"NOOP").startswith(b"250")
+
+
+def test_auth_failures_limit_closes_with_421(blocking: bool) -> None:
+    """SECURITY A6.3: past max_auth_failures the server says 421 and closes."""
+    import base64
+
+    from .support import credentials
+
+    limit = 2
+    config = Config(require_tls_for_auth=False, limits=DEFAULT_LIMITS.clone(max_auth_failures=limit))
+    wrong = base64.b64encode(b"\0alice\0wrong")
+    with ServerThread(RecordingBackend(), blocking=blocking, config=config, credentials=credentials()) as server, \
+            wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        for _ in range(limit):
+            assert client.command(b"AUTH PLAIN " + wrong).startswith(b"535 5.7.8")
+        assert client.command(b"AUTH PLAIN " + wrong).startswith(b"421")
+        assert client.closed()
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_recipient_limit_at_the_boundary(blocking: bool, limit: int) -> None:
+    config = Config(limits=DEFAULT_LIMITS.clone(max_recipients=limit))
+    backend = RecordingBackend()
+    with ServerThread(backend, blocking=blocking, config=config) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        for n in range(limit):
+            assert client.command(b"RCPT TO:<r%d@example.test>" % n).startswith(b"250")
+        assert client.command(b"RCPT TO:<over@example.test>").startswith(b"452 4.5.3")
+        client.command(b"DATA")
+        client.sock.sendall(dot_stuffed(MESSAGE))
+        assert client.reply().startswith(b"250")
+    assert len(backend.only_message().recipients) == limit
