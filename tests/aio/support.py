@@ -85,6 +85,8 @@ class Received:
     chunks: int
     lmtp_replies: dict[str, int] = field(default_factory=dict)
     tls_version: str | None = None
+    mail_params: tuple[tuple[str, str | None], ...] = ()
+    rcpt_params: tuple[tuple[tuple[str, str | None], ...], ...] = ()
 
 
 class RecordingSession:
@@ -126,6 +128,8 @@ class RecordingSession:
             chunks=self.chunks,
             lmtp_replies=lmtp_replies or {},
             tls_version=context.tls_version,
+            mail_params=self.sender.params,
+            rcpt_params=tuple(r.params for r in self.recipients),
         ))
 
     def end(self, context: SessionContext) -> str | None:

@@ -390,3 +390,20 @@ def test_an_rfcmail_message_is_sent_as_its_bytes(send: Sender) -> None:
     with ServerThread(backend) as server:
         assert send(server.port, message, "a@example.test", ["b@example.test"]).ok
     assert backend.only_message().content == bytes(message) == MESSAGE
+
+
+def test_dsn_and_size_parameters_follow_the_extensions(send: Sender) -> None:
+    from rfcmail.smtp import OriginalRecipient
+
+    backend = RecordingBackend()
+    with ServerThread(backend) as server:
+        send(server.port, MESSAGE, "a@example.test", ["b@example.test"], chunking=False)
+        with SMTPClient("127.0.0.1", server.port) as client:
+            client.send_message(MESSAGE, "a@example.test", ["b@example.test"], notify=["SUCCESS", "FAILURE"],
+                                ret="HDRS", envid="env 1", orcpt=[OriginalRecipient(addr_type="rfc822",
+                                                                                    address="b+x@example.test")])
+    plain, dsn = backend.messages
+    assert plain.mail_params == (("SIZE", str(len(MESSAGE))),)
+    assert dict(dsn.mail_params)["RET"] == "HDRS"
+    assert dict(dsn.mail_params)["ENVID"] == "env+201"
+    assert dict(dsn.rcpt_params[0]) == {"NOTIFY": "SUCCESS,FAILURE", "ORCPT": "rfc822;b+2Bx@example.test"}
