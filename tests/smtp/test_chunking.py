@@ -193,3 +193,16 @@ def test_pair_bdat_roundtrip_one_byte() -> None:
     assert isinstance(end, EndOfMessage)
     (reply,) = pair.server_send(server.default_reply(end))
     assert isinstance(reply, Reply) and isinstance(reply.command, EndOfMessage)
+
+
+def test_pipelined_bdat_without_pipelining_is_early_talk() -> None:
+    conn = greeted_server(Config(pipelining=False))
+    run_server(conn, b"EHLO a\r\n")
+    run_server(conn, b"MAIL FROM:<a@b.example>\r\n")
+    run_server(conn, b"RCPT TO:<c@d.example>\r\n")
+    assert not conn.early_talker
+    _, out = run_server(conn, bdat(b"abc"))
+    assert not conn.early_talker  # chunk data right after BDAT is the protocol
+    _, out = run_server(conn, bdat(b"abc") + bdat(b"def", last=True))
+    assert conn.early_talker  # the second BDAT came before the first one's reply
+    assert codes(out) == [250, 250]

@@ -902,6 +902,7 @@ class Connection:
             end = EndOfChunk()
         self._pending.appendleft(end)
         self._requested = COMMANDS[(State.BDAT, type(end))]
+        self._after_command(end)
         return end
 
     def _read_chunk(self) -> Event | None:
