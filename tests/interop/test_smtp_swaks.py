@@ -98,3 +98,13 @@ def test_five_mebibyte_attachment(processes: ProcessManager, interop_dir: Path) 
     parts = [part for part in parsed.walk() if part.get_content_type() == "application/octet-stream"]
     assert len(parts) == 1
     assert parts[0].get_payload(decode=True) == payload
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["aio", "threaded"])
+def test_ipv6_loopback(processes: ProcessManager, interop_dir: Path, blocking: bool) -> None:
+    backend = RecordingBackend()
+    with ServerThread(backend, host="::1", blocking=blocking) as server:
+        _swaks(processes, server.port, "-6", *_data_file(interop_dir), host="::1")
+    message = backend.only_message()
+    assert message.content == MESSAGE
+    assert message.peer.address is not None and message.peer.address[0] == "::1"
