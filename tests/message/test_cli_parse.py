@@ -60,11 +60,11 @@ def test_json_report(capsys: pytest.CaptureFixture[str]) -> None:
 def test_defects_are_reported(capsys: pytest.CaptureFixture[str]) -> None:
     path = DATA / "messages" / "truncated.eml"
     assert main(["parse", str(path)]) == 0
-    assert "! MissingEndBoundary: no close delimiter for boundary 'cut'" in capsys.readouterr().out
+    assert "! MissingEndBoundary at offset 673: no close delimiter for boundary 'cut'" in capsys.readouterr().out
     assert main(["parse", "--json", str(path)]) == 0
     assert json.loads(capsys.readouterr().out)["tree"]["defects"] == [
-        "TruncatedMessage: the input ended inside a multipart",
-        "MissingEndBoundary: no close delimiter for boundary 'cut'",
+        "TruncatedMessage at offset 673: the input ended inside a multipart",
+        "MissingEndBoundary at offset 673: no close delimiter for boundary 'cut'",
     ]
 
 

@@ -724,3 +724,14 @@ def test_spooling_to_the_default_temporary_file() -> None:
     with message.attachments()[0].open() as stream:
         assert stream.read().startswith(b"%PDF-1.4")
     assert bytes(message) == data
+
+
+def test_structural_defects_say_where() -> None:
+    data = BOUNDARY_TABLE[2][1]
+    message = parse(data)
+    truncated, missing_end = message.defects
+    assert truncated.offset == missing_end.offset == len(data)
+    no_start = parse(b"Content-Type: multipart/mixed; boundary=B\r\n\r\ntext")
+    assert no_start.defects[0].offset == no_start.offsets[1]
+    empty = parse(b"Content-Type: multipart/mixed; boundary=B\r\n\r\npre\r\n--B--\r\n")
+    assert [(type(d), d.offset) for d in empty.defects] == [(MultipartWithoutParts, 47)]

@@ -219,7 +219,7 @@ class _Scanner:
         self.run()
         end = self.base + len(self.buf)
         if any(c.active and c.seen_delimiter for c in self.containers):
-            self._defect(self.root, TruncatedMessage("the input ended inside a multipart"))
+            self._defect(self.root, TruncatedMessage("the input ended inside a multipart", end))
         while self.open:
             part = self.open.pop()
             part._end = end
@@ -386,7 +386,7 @@ class _Scanner:
         self.floor_pending = True
         if ctype.startswith("multipart/"):
             if boundary is None:
-                self._defect(part, MissingBoundary(f"{ctype} without a boundary parameter"))
+                self._defect(part, MissingBoundary(f"{ctype} without a boundary parameter", part._start))
             elif part.depth >= self.limits.max_mime_depth:
                 self._limit(part, "max_mime_depth", f"{ctype} nested too deep; its body is not parsed")
             else:
@@ -509,7 +509,7 @@ class _Scanner:
             container.active = False
             owner._epilogue_start = next_line
             if not owner._parts:
-                self._defect(owner, MultipartWithoutParts(f"{owner._ctype} closed before any body part"))
+                self._defect(owner, MultipartWithoutParts(f"{owner._ctype} closed before any body part", body_end))
             self._update_delimiters()
             return
         if not self._count_part(owner):
@@ -529,10 +529,12 @@ class _Scanner:
         if container.truncated:
             return
         if not container.seen_delimiter:
-            self._defect(part, StartBoundaryNotFound(f"no delimiter line for boundary {part._boundary!r}"))
+            self._defect(
+                part, StartBoundaryNotFound(f"no delimiter line for boundary {part._boundary!r}", part._body_start)
+            )
             part._kind = KIND_LEAF
         elif container.active:
-            self._defect(part, MissingEndBoundary(f"no close delimiter for boundary {part._boundary!r}"))
+            self._defect(part, MissingEndBoundary(f"no close delimiter for boundary {part._boundary!r}", part._end))
         container.active = False
 
 
