@@ -407,3 +407,48 @@ def test_dsn_and_size_parameters_follow_the_extensions(send: Sender) -> None:
     assert dict(dsn.mail_params)["RET"] == "HDRS"
     assert dict(dsn.mail_params)["ENVID"] == "env+201"
     assert dict(dsn.rcpt_params[0]) == {"NOTIFY": "SUCCESS,FAILURE", "ORCPT": "rfc822;b+2Bx@example.test"}
+
+
+@pytest.mark.parametrize("kind", ["blocking", "aio"])
+def test_data_block_timeout_when_the_server_stops_reading(kind: str) -> None:
+    """RFC 5321 section 4.5.3.2.5: each write of content has its own deadline."""
+    release = threading.Event()
+
+    def handler(connection: socket.socket) -> None:
+        connection.sendall(b"220 stuck ESMTP\r\n")
+        _read_line(connection)
+        connection.sendall(b"250 stuck\r\n")
+        for reply in (b"250 ok\r\n", b"250 ok\r\n", b"354 go\r\n"):
+            _read_line(connection)
+            connection.sendall(reply)
+        release.wait(10)  # and never read the content
+
+    big = b"Subject: big\r\n\r\n" + (b"z" * 76 + b"\r\n") * 400_000
+    timeouts = ClientTimeouts(data_block=0.3)
+    with ScriptedServer(handler) as server:
+        try:
+            with pytest.raises(SMTPTimeoutError):
+                if kind == "blocking":
+                    send_blocking(server.port, big, "a@example.test", ["b@example.test"], timeouts=timeouts)
+                else:
+                    send_aio(server.port, big, "a@example.test", ["b@example.test"], timeouts=timeouts)
+        finally:
+            release.set()
+
+
+@pytest.mark.parametrize("kind", ["blocking", "aio"])
+def test_421_in_the_middle_raises(kind: str) -> None:
+    def handler(connection: socket.socket) -> None:
+        connection.sendall(b"220 busy ESMTP\r\n")
+        _read_line(connection)
+        connection.sendall(b"250 busy\r\n")
+        _read_line(connection)
+        connection.sendall(b"421 4.3.2 Shutting down\r\n")
+
+    with ScriptedServer(handler) as server:
+        with pytest.raises(SMTPResponseError) as caught:
+            if kind == "blocking":
+                send_blocking(server.port, MESSAGE, "a@example.test", ["b@example.test"])
+            else:
+                send_aio(server.port, MESSAGE, "a@example.test", ["b@example.test"])
+    assert caught.value.reply.code == 421
