@@ -1,4 +1,4 @@
-"""The SMTP sans-IO machine alone: DATA throughput and per-transaction cost.
+"""The SMTP sans-IO machine alone: DATA throughput and per-transaction cost, both roles.
 
 No sockets: bytes are fed to a server :class:`rfcmail.smtp.Connection` as
 a network read would deliver them (64 KiB pieces), every event is drained
@@ -79,6 +79,49 @@ def run_minimal(body: bytes, count: int) -> float:
     return time.process_time() - start
 
 
+def run_client(body: bytes, count: int) -> float:
+    """CPU seconds for a client machine to send ``count`` messages (pipelined envelope, DATA, stuffing)."""
+    conn = smtp.Connection(smtp.CLIENT)
+    conn.receive_data(b"220 sink ESMTP\r\n")
+    conn.next_event()
+    conn.send(smtp.Ehlo(domain="bench.example"))
+    conn.receive_data(b"250-sink\r\n250-PIPELINING\r\n250 8BITMIME\r\n")
+    conn.next_event()
+    mail = smtp.Mail(reverse_path="a@example.org")
+    rcpt = smtp.Rcpt(forward_path="b@example.net")
+    data = smtp.Data()
+    end = smtp.EndOfMessage()
+    envelope_replies = b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 go\r\n"
+    final_reply = b"250 2.0.0 Ok\r\n"
+    need_data = smtp.NEED_DATA
+    sent = 0
+    start = time.process_time()
+    for _ in range(count):
+        sent += len(conn.send(mail)) + len(conn.send(rcpt)) + len(conn.send(data))
+        conn.receive_data(envelope_replies)
+        while conn.next_event() is not need_data:
+            pass
+        for offset in range(0, len(body), READ_SIZE):
+            sent += len(conn.send(smtp.MessageChunk(data=body[offset : offset + READ_SIZE])))
+        sent += len(conn.send(end))
+        conn.receive_data(final_reply)
+        while conn.next_event() is not need_data:
+            pass
+    elapsed = time.process_time() - start
+    assert sent >= len(body) * count
+    return elapsed
+
+
+def run_smtplib_quotedata(body: bytes, count: int) -> float:
+    """CPU seconds for smtplib's own line-ending conversion and dot-stuffing of the same bodies."""
+    import smtplib
+
+    start = time.process_time()
+    for _ in range(count):
+        smtplib.quotedata(body.decode("latin-1")).encode("latin-1")
+    return time.process_time() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run")
@@ -94,6 +137,17 @@ def main() -> None:
             rate = count / secs
             print(f"{name:8} {impl:10} {rate:10.0f} {len(body) * count / secs / 1e6:9.1f} {secs / count * 1e6:9.1f}")
         print(f"{name:8} ratio rfcmail/find-only: {minimal / elapsed:.2f}")
+    print()
+    print("client: rfcmail sends (commands, replies, CRLF normalisation and dot-stuffing)")
+    print("        against smtplib.quotedata (normalisation and stuffing only, of a str)")
+    print(f"{'case':8} {'impl':18} {'msgs/s':>10} {'MB/s':>9} {'us/msg':>9}")
+    for name, size, count in cases:
+        body = message(size)
+        client = run_client(body, count)
+        quoted = run_smtplib_quotedata(body, count)
+        for impl, secs in (("rfcmail client", client), ("smtplib.quotedata", quoted)):
+            print(f"{name:8} {impl:18} {count / secs:10.0f} {len(body) * count / secs / 1e6:9.1f} {secs / count * 1e6:9.1f}")
+        print(f"{name:8} ratio rfcmail/smtplib.quotedata: {quoted / client:.2f}")
 
 
 if __name__ == "__main__":

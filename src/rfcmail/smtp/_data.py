@@ -230,10 +230,9 @@ class DotStuffer:
             self._held_cr = True
             if not data:
                 return b""
-        crs = data.count(b"\r")
-        if crs != data.count(b"\n") or crs != data.count(b"\r\n"):
+        if has_bare_line_ending(data):
             data = _ANY_LINE_END_RE.sub(b"\r\n", data)
-        if b"\r\n." in data:
+        if _DOT_LINE_RE.search(data) is not None:
             data = data.replace(b"\r\n.", b"\r\n..")
         if self._at_line_start and data[:1] == b".":
             data = b"." + data
