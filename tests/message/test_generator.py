@@ -680,3 +680,38 @@ def test_from_part_keeps_what_it_cannot_decode() -> None:
     assert_wire_clean(data)
     first = next(stdlib_parse(data).iter_parts())
     assert first.get_payload(decode=True) == b"\xff\xfe"
+
+
+# --- fuzz: any value either generates clean output or raises ValueError ----------
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_ANY_TEXT = st.text(max_size=120)
+
+
+@given(subject=_ANY_TEXT, other=_ANY_TEXT, filename=st.one_of(st.none(), _ANY_TEXT),
+       description=st.one_of(st.none(), _ANY_TEXT), param=_ANY_TEXT, body=_ANY_TEXT,
+       policy=st.sampled_from([SMTP, SMTPUTF8, SMTP.clone(linesep=b"\n", max_line_length=30)]))
+def test_arbitrary_values_never_break_the_wire_form(subject: str, other: str,
+                                                    filename: str | None,
+                                                    description: str | None, param: str,
+                                                    body: str, policy: Policy) -> None:
+    try:
+        part = MimePart(headers=(("Subject", subject), ("X-Other", other)), body=body,
+                        filename=filename, description=description, params={"x-p": param})
+        data = generate(part, policy)
+    except ValueError:
+        return
+    assert_wire_clean(data, policy.linesep)
+    if not policy.utf8:
+        assert data.isascii()
+    names = [line.split(b":", 1)[0] for line in header_block(data, policy.linesep)
+             if line[:1] not in (b" ", b"\t")]
+    expected = [b"Subject", b"X-Other", b"MIME-Version", b"Content-Type",
+                b"Content-Transfer-Encoding"]
+    if filename is not None:
+        expected.append(b"Content-Disposition")
+    if description is not None:
+        expected.append(b"Content-Description")
+    assert names == expected
