@@ -300,6 +300,17 @@ def test_body_defects_found_when_decoding(data: bytes, defects: list[type]) -> N
     assert [type(d) for d in part.defects] == defects
 
 
+def test_header_value_defects_go_to_the_part_and_strict_raises() -> None:
+    data = b"Subject: =?utf-8?q?caf=C3=A9?= =?no-such-charset?q?x?=\r\n\r\n"
+    lenient = parse(data)
+    assert lenient.subject is not None and lenient.subject.startswith("café")
+    assert [type(d).__name__ for d in lenient.defects] != []
+    lenient.subject
+    assert len(lenient.defects) == len({str(d) for d in lenient.defects})
+    with pytest.raises(RemoteProtocolError):
+        parse(data, policy=STRICT).subject
+
+
 def test_strict_policy_raises_on_lazily_found_defects() -> None:
     message = parse(b"Content-Transfer-Encoding: base64\r\n\r\nQUJ*D", policy=STRICT)
     with pytest.raises(RemoteProtocolError, match="InvalidBase64Character"):

@@ -79,15 +79,16 @@ class HeaderField:
             and the final line ending.
     """
 
-    __slots__ = ("name", "raw", "_lname", "_colon", "_value", "_sink")
+    __slots__ = ("name", "raw", "_lname", "_colon", "_value", "_owner")
 
-    def __init__(self, name: str, raw: bytes, colon: int, sink: list[Defect] | None = None) -> None:
+    def __init__(self, name: str, raw: bytes, colon: int, owner: Part | None = None) -> None:
         self.name = name
         self.raw = raw
         self._lname = name.lower()
         self._colon = colon
         self._value: str | None = None
-        self._sink = sink
+        # The part whose defects receive what decoding the value finds.
+        self._owner = owner
 
     @property
     def raw_value(self) -> bytes:
@@ -113,7 +114,10 @@ class HeaderField:
             if "=?" in text:
                 from .headers import decode_encoded_words
 
-                text = decode_encoded_words(text, defects=self._sink)
+                found: list[Defect] = []
+                text = decode_encoded_words(text, defects=found)
+                if found and self._owner is not None:
+                    self._owner._note(found)
             self._value = text
         return self._value
 
@@ -322,7 +326,7 @@ class Part:
         if linesep == b"\n":
             encoded = encoded.replace("\r\n", "\n")
         raw = f"{name}: {encoded}".encode("utf-8") + linesep
-        field = HeaderField(name, raw, len(name), self._defects)
+        field = HeaderField(name, raw, len(name), self)
         field._value = value
         return field
 

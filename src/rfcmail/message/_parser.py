@@ -273,7 +273,6 @@ class _Scanner:
         base = self.base
         limits = self.limits
         entries = part._entries
-        sink = part._defects
         match_field = _FIELD.match
         size_limit = rel + limits.max_header_size
         field_limit = limits.max_header_field_size
@@ -319,7 +318,7 @@ class _Scanner:
                 entries.append(HeaderField("", raw, 0))
             else:
                 name = match.group(1)
-                entries.append(HeaderField(name.decode("ascii"), raw, raw.index(b":", len(name)), sink))
+                entries.append(HeaderField(name.decode("ascii"), raw, raw.index(b":", len(name)), part))
             position = end
         if body_rel < 0:
             part._fields_end = base + stop
