@@ -405,3 +405,18 @@ def test_recipient_limit_at_the_boundary(blocking: bool, limit: int) -> None:
         client.sock.sendall(dot_stuffed(MESSAGE))
         assert client.reply().startswith(b"250")
     assert len(backend.only_message().recipients) == limit
+
+
+def test_shutdown_tells_connected_clients_421(blocking: bool) -> None:
+    backend = RecordingBackend()
+    server = ServerThread(backend, blocking=blocking)
+    with server:
+        client = Wire(server.port)
+        assert client.reply().startswith(b"220 ")
+        client.command(b"EHLO raw.example")
+    try:
+        assert client.reply().startswith(b"421 4.3.2")
+        assert client.closed()
+    finally:
+        client.close()
+    assert backend.closed_sessions == 1

@@ -30,6 +30,7 @@ from typing import Any
 from .._tls import TLSMode
 from ..blocking.smtp import (
     CHUNK_SIZE,
+    SHUTTING_DOWN,
     TOO_MANY_CONNECTIONS,
     ClientTimeouts,
     InsecureConnectionError,
@@ -336,6 +337,15 @@ class _ServerProtocol(asyncio.Protocol):
         self.last_activity = self.loop.time()
         self._pump()
 
+    def shut_down(self) -> None:
+        """The server is going away: say 421 unless the connection is closing anyway, then close."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        if not self.closed and not self.tls_handshaking:
+            self.transport.write(SHUTTING_DOWN)
+        self.closed = True
+        self.transport.close()
+
     def _check_idle(self) -> None:
         """RFC 5321 section 4.5.3.2.7: give up on a client that sends nothing for too long."""
         if self.closed or self.transport is None:
@@ -421,12 +431,11 @@ class SMTPServer:
         await asyncio.gather(*(server.serve_forever() for server in self._servers))
 
     def close(self) -> None:
-        """Stop listening and close every connection."""
+        """Stop listening and close every connection, telling each client ``421 4.3.2`` (RFC 5321 section 3.8)."""
         for server in self._servers:
             server.close()
         for protocol in list(self._protocols):
-            if protocol.transport is not None:
-                protocol.transport.close()
+            protocol.shut_down()
 
     async def wait_closed(self) -> None:
         """Wait until the listeners are closed."""

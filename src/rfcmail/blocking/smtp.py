@@ -997,6 +997,7 @@ class _ConnectionLimiter:
 
 
 TOO_MANY_CONNECTIONS = b"421 4.7.0 Too many connections, try again later\r\n"
+SHUTTING_DOWN = b"421 4.3.2 Service shutting down, closing connection\r\n"
 
 _LOCAL_ERROR = Reply(code=451, lines=("Local error in processing",), enhanced=EnhancedStatus.parse("4.3.0"))
 _AUTH_FAILED = Reply(code=535, lines=("Authentication credentials invalid",), enhanced=EnhancedStatus.parse("5.7.8"))
@@ -1329,6 +1330,7 @@ class ThreadedSMTPServer:
         self._stopping = threading.Event()
         self._stopped = threading.Event()
         self._threads: set[threading.Thread] = set()
+        self._sockets: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -1382,6 +1384,20 @@ class ThreadedSMTPServer:
         self._listener.close()
         with self._lock:
             threads = list(self._threads)
+            sockets = list(self._sockets)
+        for sock in sockets:
+            # RFC 5321 section 3.8: a server going away says 421 first (in plaintext only:
+            # a TLS session must not be written from two threads); shutting the socket
+            # down at the system level wakes the connection's thread from its read.
+            if not isinstance(sock, ssl.SSLSocket):
+                try:
+                    sock.sendall(SHUTTING_DOWN)
+                except OSError:
+                    pass
+            try:
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
         for thread in threads:
             thread.join(timeout)
 
@@ -1394,14 +1410,24 @@ class ThreadedSMTPServer:
 
     # -- one connection
 
+    def _track(self, old: socket.socket | None, new: socket.socket | None) -> None:
+        with self._lock:
+            if old is not None:
+                self._sockets.discard(old)
+            if new is not None:
+                self._sockets.add(new)
+
     def _serve_connection(self, sock: socket.socket, address: Any) -> None:
         settings = self.settings
+        self._track(None, sock)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if settings.implicit_tls:
                 assert settings.tls_context is not None
                 sock.settimeout(settings.tls_handshake_timeout)
-                sock = settings.tls_context.wrap_socket(sock, server_side=True)
+                wrapped = settings.tls_context.wrap_socket(sock, server_side=True)
+                self._track(sock, wrapped)
+                sock = wrapped
             peer = PeerInfo(address=tuple(address), local_address=tuple(sock.getsockname()),
                             tls=settings.implicit_tls)
             driver = _ServerDriver(self.backend, self.config, self.credentials, peer,
@@ -1412,6 +1438,7 @@ class ThreadedSMTPServer:
         except (OSError, ssl.SSLError) as error:
             log.info("SMTP connection from %s ended: %s", address, error)
         finally:
+            self._track(sock, None)
             try:
                 sock.close()
             finally:
@@ -1467,8 +1494,10 @@ class ThreadedSMTPServer:
                     if driver.start_tls:
                         assert settings.tls_context is not None
                         sock.settimeout(settings.tls_handshake_timeout)
-                        sock = settings.tls_context.wrap_socket(sock, server_side=True)
-                        driver.tls_started(sock.version())
+                        wrapped = settings.tls_context.wrap_socket(sock, server_side=True)
+                        self._track(sock, wrapped)
+                        sock = wrapped
+                        driver.tls_started(wrapped.version())
                         continue
                     raise RuntimeError("the server machine is waiting for a reply the driver did not send")
                 assert isinstance(event, Event)
@@ -1476,6 +1505,7 @@ class ThreadedSMTPServer:
         finally:
             self._drive(driver.close())
             if sock is not original:
+                self._track(sock, None)
                 sock.close()
 
 
