@@ -346,6 +346,15 @@ def test_raw_bytes_are_what_a_signature_covers() -> None:
         assert parse(bytes(message)).parts[0].raw_bytes == expected
 
 
+def test_line_count() -> None:
+    message = load("sample.eml")
+    plain = message.parts[0].parts[0]
+    assert plain.line_count == plain.raw_body.count(b"\n") + 1 == 5
+    assert parse(b"\r\n").line_count == 0
+    assert parse(b"\r\none\r\ntwo\r\n").line_count == 2
+    assert message.line_count == message.raw_body.count(b"\n")
+
+
 def test_walk_parent_and_repr() -> None:
     message = load("mixed_attachments.eml")
     parts = list(message.walk())

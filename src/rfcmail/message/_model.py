@@ -199,6 +199,21 @@ class Part:
         return self._end - self._body_start
 
     @property
+    def line_count(self) -> int:
+        """Lines in the raw body (what IMAP's BODYSTRUCTURE reports for text and message/rfc822, RFC 3501 section 7.4.2).
+
+        Counted on the source in pieces; a last line without a line ending counts.
+        """
+        count = 0
+        last = b""
+        for piece in self._ctx.source.iter_range(self._body_start, self._end):
+            count += piece.count(b"\n")
+            last = piece
+        if last and not last.endswith(b"\n"):
+            count += 1
+        return count
+
+    @property
     def raw_body(self) -> bytes:
         """The body as received, still transfer-encoded."""
         return self._ctx.source.read(self._body_start, self._end)
