@@ -210,7 +210,7 @@ class Connection:
         self._auth_challenges = 0
         self._line_limit_cache: int | None = None
         self._verb_limits: dict[str, int] = {
-            verb: self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH", "NOOP")
+            verb: self._verb_limit(verb) for verb in ("MAIL", "RCPT", "AUTH", "NOOP")
         }
 
     # ------------------------------------------------------------------ state
@@ -632,10 +632,10 @@ class Connection:
     def _line_limit(self) -> int:
         limit = self._line_limit_cache
         if limit is None:
-            limit = self._line_limit_cache = max(self._verb_limit(verb)[0] for verb in ("MAIL", "RCPT", "AUTH"))
+            limit = self._line_limit_cache = max(self._verb_limits[verb] for verb in ("MAIL", "RCPT", "AUTH"))
         return limit
 
-    def _verb_limit(self, verb: str) -> tuple[int, str]:
+    def _verb_limit(self, verb: str) -> int:
         limits = self._limits
         config = self.config
         if verb == "MAIL":
@@ -650,12 +650,12 @@ class Connection:
                 extra += _SMTPUTF8_ALLOWANCE
             if config.binarymime and config.chunking:
                 extra += _BINARYMIME_ALLOWANCE
-            return limits.max_command_line + extra, "max_command_line"
+            return limits.max_command_line + extra
         if verb == "RCPT":
-            return limits.max_command_line + (_DSN_RCPT_ALLOWANCE if config.dsn else 0), "max_command_line"
+            return limits.max_command_line + (_DSN_RCPT_ALLOWANCE if config.dsn else 0)
         if verb == "AUTH" and config.auth_mechanisms:
-            return limits.max_auth_line, "max_auth_line"
-        return limits.max_command_line, "max_command_line"
+            return limits.max_auth_line
+        return limits.max_command_line
 
     def _read_line(self, limit: int, too_long: str) -> tuple[bytes, LineEnding] | BadCommand | None:
         try:
@@ -1087,10 +1087,7 @@ class Connection:
                 )
             return PAUSED
         while True:
-            try:
-                line = self._buffer.maybe_extract_line(self._limits.max_reply_line, limit_name="max_reply_line")
-            except LimitExceeded:
-                raise
+            line = self._buffer.maybe_extract_line(self._limits.max_reply_line, limit_name="max_reply_line")
             if line is None:
                 if self._peer_closed:
                     if self._buffer:

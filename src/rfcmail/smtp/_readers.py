@@ -20,7 +20,7 @@ import re
 from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from ._abnf import PathSyntaxError, parse_path_and_params
 from ._events import Auth, AuthCancel, AuthResponse, Bdat, Event, Mail, Rcpt, Reply, trusted
-from ._replies import EnhancedStatus, hint_text
+from ._replies import EnhancedStatus
 
 __all__ = [
     "Refusal",
@@ -227,8 +227,3 @@ def _make_reply(code: int, lines: list[str]) -> Reply:
             stripped.append(rest if head == prefix else text)
         lines = stripped
     return Reply(code=code, lines=tuple(lines), enhanced=enhanced)
-
-
-def refusal_hint(name: str) -> str:
-    """The ``reply_hint`` text of standard reply ``name``."""
-    return hint_text(name)
