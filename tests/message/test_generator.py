@@ -20,6 +20,8 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rfcmail.limits import DEFAULT_LIMITS
 from rfcmail.message._generator import MimePart, generate, make_boundary
@@ -684,9 +686,6 @@ def test_from_part_keeps_what_it_cannot_decode() -> None:
 
 # --- fuzz: any value either generates clean output or raises ValueError ----------
 
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
 _ANY_TEXT = st.text(max_size=120)
 
 
@@ -715,3 +714,24 @@ def test_arbitrary_values_never_break_the_wire_form(subject: str, other: str,
     if description is not None:
         expected.append(b"Content-Description")
     assert names == expected
+
+
+def test_collision_check_sees_a_delimiter_split_across_pieces() -> None:
+    from rfcmail.message._generator import _collides, _Rendered
+
+    boundary = "=_rfcmail_abc"
+    whole = b"text --=_rfcmail_abc more"
+    for cut in range(len(whole) + 1):
+        pieces = [whole[:cut], b"", whole[cut:]]
+        assert _collides(boundary, [_Rendered(pieces, "7bit")]), cut
+    assert not _collides(boundary, [_Rendered([b"--=_rfcmail_ab", b"x", b"c"], "7bit")])
+
+
+def test_large_attachment_round_trips_in_pieces() -> None:
+    payload = bytes(range(256)) * 4096 + b"tail"
+    data = generate(MimePart(content_type="multipart/mixed",
+                             parts=(text_part("x"), MimePart(content_type="application/zip",
+                                                             body=payload, filename="a.zip"))))
+    assert_wire_clean(data)
+    (attachment,) = stdlib_parse(data).iter_attachments()
+    assert attachment.get_content() == payload

@@ -58,6 +58,7 @@ MAX_LINE_OCTETS: Final = 998
 _QP_ESCAPE_RATIO: Final = 6
 
 _BYTES_PER_BASE64_LINE: Final = BASE64_LINE_LENGTH // 4 * 3  # 57
+_BASE64_BLOCK: Final = _BYTES_PER_BASE64_LINE * 1024
 # Input bytes a streaming quoted-printable encoder keeps back mid-line: enough
 # to decide on trailing white space, a CRLF split across chunks and "From ".
 _QP_HOLD_BACK: Final = 8
@@ -157,10 +158,15 @@ class Base64Encoder:
         return self._lines(rest) if rest else b""
 
     def _lines(self, data: bytes) -> bytes:
-        encoded = binascii.b2a_base64(data, newline=False)
         step = BASE64_LINE_LENGTH
         linesep = self._linesep
-        return b"".join(encoded[i:i + step] + linesep for i in range(0, len(encoded), step))
+        blocks = []
+        # A block at a time, so the temporary line objects stay few.
+        for start in range(0, len(data), _BASE64_BLOCK):
+            encoded = binascii.b2a_base64(data[start:start + _BASE64_BLOCK], newline=False)
+            lines = [encoded[i:i + step] for i in range(0, len(encoded), step)]
+            blocks.append(linesep.join(lines) + linesep)
+        return b"".join(blocks)
 
 
 def encode_base64(data: bytes, *, linesep: bytes = b"\r\n") -> bytes:

@@ -323,10 +323,21 @@ _MIN_FIRST_WORD: Final = 30
 
 @dataclass(slots=True)
 class _Rendered:
-    """A generated entity and the most permissive encoding found inside it."""
+    """A generated entity, as pieces joined once at the end, and the widest encoding inside.
 
-    data: bytes
+    Keeping pieces instead of joining at every level means a large
+    attachment is copied once, into the final message, and not once per
+    level of nesting.
+    """
+
+    chunks: list[bytes]
     encoding: str
+
+    def ends_with(self, suffix: bytes) -> bool:
+        for chunk in reversed(self.chunks):
+            if chunk:
+                return chunk.endswith(suffix)
+        return True
 
 
 class _Generator:
@@ -454,8 +465,8 @@ class _Generator:
             rendered = self._message(part, head, depth=depth)
         else:
             rendered = self._leaf(part, head)
-        if top and rendered.data and not rendered.data.endswith(self._linesep):
-            rendered.data += self._linesep
+        if top and not rendered.ends_with(self._linesep):
+            rendered.chunks.append(self._linesep)
         return rendered
 
     def _leaf(self, part: MimePart, head: list[bytes]) -> _Rendered:
@@ -492,37 +503,36 @@ class _Generator:
             encoding = forced or (BINARY if policy.allow_binary else BASE64)
             payload = self._encode_stream(body, encoding)
         head.extend(self._content_fields(part, params, encoding))
-        return _Rendered(b"".join(head) + self._linesep + payload, encoding)
+        return _Rendered([*head, self._linesep, *payload], encoding)
 
-    def _encode(self, data: bytes, encoding: str, *, text: bool) -> bytes:
+    def _encode(self, data: bytes, encoding: str, *, text: bool) -> list[bytes]:
         policy = self._policy
         linesep = self._linesep
-        if encoding == BASE64:
-            encoder = Base64Encoder(linesep=linesep)
-            return encoder.feed(data) + encoder.finish()
-        if encoding == QUOTED_PRINTABLE:
-            qp = QuotedPrintableEncoder(text=text, linesep=linesep)
-            return qp.feed(data) + qp.finish()
+        if encoding in (BASE64, QUOTED_PRINTABLE):
+            encoder: Base64Encoder | QuotedPrintableEncoder = (
+                Base64Encoder(linesep=linesep) if encoding == BASE64
+                else QuotedPrintableEncoder(text=text, linesep=linesep))
+            # Encoded in pieces, so no single temporary is much larger than
+            # a piece; the pieces are joined once, into the message.
+            chunks = [encoder.feed(data[start:start + _STREAM_CHUNK])
+                      for start in range(0, len(data), _STREAM_CHUNK)]
+            chunks.append(encoder.finish())
+            return chunks
         _check_identity(data, encoding, policy)
         if linesep != b"\r\n" and encoding != BINARY:
             data = data.replace(b"\r\n", linesep)
-        return data
+        return [data]
 
-    def _encode_stream(self, stream: BinaryIO, encoding: str) -> bytes:
-        if encoding == BASE64:
-            encoder = Base64Encoder(linesep=self._linesep)
+    def _encode_stream(self, stream: BinaryIO, encoding: str) -> list[bytes]:
+        if encoding in (BASE64, QUOTED_PRINTABLE):
+            encoder: Base64Encoder | QuotedPrintableEncoder = (
+                Base64Encoder(linesep=self._linesep) if encoding == BASE64
+                else QuotedPrintableEncoder(text=False, linesep=self._linesep))
             chunks = []
             while chunk := stream.read(_STREAM_CHUNK):
                 chunks.append(encoder.feed(chunk))
             chunks.append(encoder.finish())
-            return b"".join(chunks)
-        if encoding == QUOTED_PRINTABLE:
-            qp = QuotedPrintableEncoder(text=False, linesep=self._linesep)
-            chunks = []
-            while chunk := stream.read(_STREAM_CHUNK):
-                chunks.append(qp.feed(chunk))
-            chunks.append(qp.finish())
-            return b"".join(chunks)
+            return chunks
         return self._encode(stream.read(), encoding, text=False)
 
     def _multipart(self, part: MimePart, head: list[bytes], *, depth: int) -> _Rendered:
@@ -563,16 +573,16 @@ class _Generator:
             # delimiter follows the (empty) preamble directly.
             pieces.append(delimiter[len(linesep):] if first else delimiter)
             pieces.append(linesep)
-            pieces.append(child.data)
+            pieces.extend(child.chunks)
             first = False
         pieces.append(delimiter + b"--" + linesep)
-        return _Rendered(b"".join(pieces), encoding)
+        return _Rendered(pieces, encoding)
 
     def _message(self, part: MimePart, head: list[bytes], *, depth: int) -> _Rendered:
         policy = self._policy
         if part.parts:
             inner = self.entity(part.parts[0], depth=depth + 1, top=True, mime_version=True)
-            data, encoding = inner.data, _widest((inner.encoding,))
+            chunks, encoding = inner.chunks, _widest((inner.encoding,))
         else:
             body = part.body
             if isinstance(body, str):
@@ -589,6 +599,7 @@ class _Generator:
             data = normalize_line_endings(raw, self._linesep)
             if data and not data.endswith(self._linesep):
                 data += self._linesep
+            chunks = [data]
             encoding = choose_transfer_encoding(normalize_line_endings(raw), text=True,
                                                 policy=policy.clone(allow_8bit=True))
             if encoding not in (SEVEN_BIT, EIGHT_BIT):
@@ -606,7 +617,7 @@ class _Generator:
         else:
             identity = None if encoding == SEVEN_BIT else encoding
         head.extend(self._content_fields(part, dict(part.params), identity))
-        return _Rendered(b"".join(head) + self._linesep + data, encoding)
+        return _Rendered([*head, self._linesep, *chunks], encoding)
 
 
 _WIDTH: Final = {SEVEN_BIT: 0, QUOTED_PRINTABLE: 0, BASE64: 0, EIGHT_BIT: 1, BINARY: 2}
@@ -672,7 +683,15 @@ def _check_identity(data: bytes, encoding: str, policy: Policy) -> None:
 def _collides(boundary: str, children: Sequence[_Rendered]) -> bool:
     """True when the delimiter text occurs anywhere in a generated child (A4.7)."""
     needle = b"--" + boundary.encode("ascii")
-    return any(needle in child.data for child in children)
+    overlap = len(needle) - 1
+    for child in children:
+        tail = b""
+        for chunk in child.chunks:
+            # The needle may also span the seam between two pieces.
+            if needle in chunk or needle in tail + chunk[:overlap]:
+                return True
+            tail = (tail + chunk[-overlap:])[-overlap:]
+    return False
 
 
 def _python_codec(charset: str) -> str:
@@ -708,4 +727,4 @@ def generate(part: MimePart, policy: Policy = DEFAULT, *, mime_version: bool = T
             in the content.
     """
     generator = _Generator(policy, random_bytes)
-    return generator.entity(part, depth=0, top=True, mime_version=mime_version).data
+    return b"".join(generator.entity(part, depth=0, top=True, mime_version=mime_version).chunks)
