@@ -114,6 +114,8 @@ def test_large_original_returns_headers_only() -> None:
     big = ORIGINAL + (b"x" * 70 + b"\r\n") * 30
     at_limit = parse(dsn([failed()], original=big, max_returned_size=len(big)))
     assert list(at_limit.iter_parts())[2].get_content_type() == "message/rfc822"
+    above = parse(dsn([failed()], original=big, max_returned_size=len(big) + 1))
+    assert list(above.iter_parts())[2].get_content_type() == "message/rfc822"
     over = parse(dsn([failed()], original=big, max_returned_size=len(big) - 1))
     assert list(over.iter_parts())[2].get_content_type() == "text/rfc822-headers"
 

@@ -175,3 +175,19 @@ def test_generated_remote_addresses_are_refused_then_relayed(local: str, domain:
     assert policy.check_recipient(address, client_address=OUTSIDE).code == 554
     relayed = policy.check_recipient(address, client_address="192.0.2.1")
     assert relayed.route is Route.RELAY and relayed.address == address
+
+
+@pytest.mark.parametrize("length", [63, 64, 65])
+def test_max_path_length_boundary(length: int) -> None:
+    policy = RelayPolicy(local_domains=frozenset({"local.test"}),
+                         users=InMemoryUserDirectory(), max_path_length=64)
+    local = "a" * (length - len("<@local.test>"))
+    path = f"<{local}@local.test>"
+    assert len(path) == length
+    decision = policy.check_recipient(path, client_address=OUTSIDE)
+    if length <= 64:
+        assert decision.reply == "550 5.1.1 User unknown"  # parsed, then looked up
+    else:
+        assert decision.reply == "501 5.1.3 Bad recipient address syntax"
+    with pytest.raises(ValueError):
+        RelayPolicy(local_domains=frozenset(), users=InMemoryUserDirectory(), max_path_length=0)

@@ -48,7 +48,6 @@ _DOT_STRING_RE = re.compile(rf"{ATEXT_UTF8}+(?:\.{ATEXT_UTF8}+)*\Z")
 _QUOTED_RE = re.compile(rf'"(?:{QTEXT_SMTP_UTF8}|{QUOTED_PAIR_SMTP})*"\Z')
 _ROUTE_RE = re.compile(r"@[^,:@\s]+(?:,@[^,:@\s]+)*:")
 _ROUTING_CHARACTERS = frozenset("%!@")
-_MAX_PATH = 512  # RFC 5321 section 4.5.3.1.3: a path is at most 256 octets; be generous
 
 
 @runtime_checkable
@@ -165,6 +164,9 @@ class RelayPolicy:
             for these.
         relay_authenticated: let authenticated clients relay (the submission
             case, RFC 6409); True by default.
+        max_path_length: the longest forward path accepted, in characters,
+            brackets included; longer ones get ``501 5.1.3`` (RFC 5321
+            section 4.5.3.1.3 sets 256 octets as the minimum to support).
     """
 
     local_domains: frozenset[str]
@@ -172,6 +174,7 @@ class RelayPolicy:
     relay_networks: tuple[str, ...] = ()
     local_addresses: frozenset[str] = frozenset()
     relay_authenticated: bool = True
+    max_path_length: int = 512
     _domains: frozenset[str] = field(default=frozenset(), init=False, repr=False, compare=False)
     _networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default=(), init=False, repr=False, compare=False
@@ -181,6 +184,8 @@ class RelayPolicy:
     )
 
     def __post_init__(self) -> None:
+        if self.max_path_length < 1:
+            raise ValueError("RelayPolicy.max_path_length must be at least 1")
         object.__setattr__(self, "_domains", frozenset(to_a_label(d) for d in self.local_domains))
         object.__setattr__(self, "_networks", tuple(
             ipaddress.ip_network(cidr, strict=False) for cidr in self.relay_networks))
@@ -228,7 +233,7 @@ class RelayPolicy:
                 untrusted).
             authenticated_user: the SASL identity, if the client authenticated.
         """
-        parsed = self._parse(path)
+        parsed = self._parse(path, self.max_path_length)
         if parsed is None:
             return RecipientDecision(route=Route.REFUSED, code=501, status="5.1.3",
                                      text="Bad recipient address syntax")
@@ -245,9 +250,9 @@ class RelayPolicy:
         return _decision(Route.LOCAL, 250, "2.1.5", "OK", parsed)
 
     @staticmethod
-    def _parse(path: str) -> _Parsed | None:
+    def _parse(path: str, max_length: int) -> _Parsed | None:
         text = path.strip()
-        if len(text) > _MAX_PATH or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        if len(text) > max_length or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
             return None
         if text.startswith("<"):
             if not text.endswith(">"):
