@@ -304,3 +304,13 @@ def test_agrees_with_stdlib_on_rfc_2231() -> None:
     value = "attachment; filename*0*=utf-8''%E2%82%AC; filename*1*=%20rates.txt"
     header = email.policy.default.header_factory("Content-Disposition", value)
     assert parse_content_disposition(value)[1]["filename"] == header.params["filename"]
+
+
+@pytest.mark.parametrize("value", ["*.bin", "it's", "100%", "a*b"])
+def test_rfc_2231_special_characters_are_quoted_for_interop(value: str) -> None:
+    """A bare ``filename=*.bin`` is a valid RFC 2045 token, but the stdlib reads it as RFC 2231 and drops it."""
+    text = format_parameters({"filename": value})
+    assert text == f'; filename="{value}"'
+    header = email.policy.default.header_factory("Content-Disposition", "attachment" + text)
+    assert header.params["filename"] == value
+    assert parse_parameters(text) == {"filename": value}

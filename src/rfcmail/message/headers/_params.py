@@ -390,7 +390,8 @@ def _percent_encode(value: str) -> str:
 def format_parameters(params: Mapping[str, str] | Iterable[tuple[str, str]], *, utf8: bool = False) -> str:
     """Format MIME parameters as ``; name=value`` pieces (RFC 2045 5.1, RFC 2231).
 
-    A value is written as a token when it is one, else as a quoted string.
+    A value is written bare when it is made of RFC 2231 attribute-chars
+    (a token without ``*``, ``'`` or ``%``), else as a quoted string.
     Values with non-ASCII (unless ``utf8``, RFC 6532), control characters
     or ``=?`` (which readers would decode as RFC 2047) are written as
     RFC 2231 ``name*=utf-8''...``, split into ``name*0*``, ``name*1*``, ...
@@ -412,7 +413,10 @@ def format_parameters(params: Mapping[str, str] | Iterable[tuple[str, str]], *, 
             raise ValueError(f"parameter {name!r} contains lone surrogates")
         plain = value.isprintable() and "=?" not in value and (utf8 or value.isascii())
         if plain:
-            if _TOKEN_RE.match(value) is not None:
+            # Unquoted only with RFC 2231 attribute-chars: a bare "*", "'" or
+            # "%" is a valid token but sends some readers (the stdlib's
+            # header registry among them) into RFC 2231 parsing.
+            if value and all(char in _ATTRIBUTE_SAFE for char in value):
                 pieces.append(f"; {name}={value}")
             else:
                 escaped = value.replace("\\", "\\\\").replace('"', '\\"')
