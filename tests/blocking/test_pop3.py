@@ -137,3 +137,19 @@ def test_server_needs_a_context_for_tls(store: MemoryStore) -> None:
         POP3Server(store, USERS, implicit_tls=True)
     with pytest.raises(ValueError):
         POP3Server(store, USERS, config=pop3.Config(stls=True))
+
+
+def test_idle_connection_is_closed_by_the_server(store: MemoryStore) -> None:
+    """RFC 1939 section 3 autologout: a silent client is disconnected, nothing committed."""
+    with POP3Server(store, USERS, config=pop3.Config(allow_plaintext_auth=True), idle_timeout=0.2) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+            assert raw.recv(1024).startswith(b"+OK")
+            raw.sendall(b"USER alice\r\nPASS secret\r\nDELE 1\r\n")
+            received = b""
+            while True:
+                data = raw.recv(1024)
+                if not data:
+                    break
+                received += data
+    assert received.count(b"+OK") == 3
+    assert len(store.messages("alice")) == 2

@@ -22,6 +22,7 @@ import os
 import secrets
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -433,7 +434,12 @@ class POP3Server(_ServerSettings):
             self._connections.add(sock)
         session: pop3.ServerSession | None = None
         try:
-            sock.settimeout(self.idle_timeout)
+            # The idle timeout is the kernel's (SO_RCVTIMEO/SO_SNDTIMEO) on a blocking
+            # socket: a Python-level timeout would add a poll() before every call.
+            sock.settimeout(None)
+            interval = struct.pack("ll", int(self.idle_timeout), int(self.idle_timeout % 1 * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, interval)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, interval)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.implicit_tls:
                 assert self.ssl_context is not None
