@@ -1047,7 +1047,7 @@ class _ServerDriver:
 
     def _call(self, value: object) -> Generator[object, Any, Any]:
         """Yield a session method's result for the adapter to await; return what it gave."""
-        if inspect.isawaitable(value):
+        if value is not None and inspect.isawaitable(value):
             result = yield value
             return result
         return value
@@ -1063,7 +1063,10 @@ class _ServerDriver:
         session = self.session
         assert session is not None
         try:
-            yield from self._call(getattr(session, name)(*args, self.context))
+            value = getattr(session, name)(*args, self.context)
+            # Most session methods are plain and return None: no awaiting to arrange.
+            if value is not None and inspect.isawaitable(value):
+                yield value
         except Exception as error:  # noqa: BLE001 - every backend failure becomes a reply
             return self._refusal(error, name)
         return None
