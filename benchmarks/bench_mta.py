@@ -24,10 +24,11 @@ writing 10 KiB messages:
   with 8 and with 32 clients.
 * **aiosmtpd + rfcmail queue**: the same server with the handler calling
   ``Queue.enqueue_async`` instead, so concurrent sessions share fsyncs.
-* **queue drain to a null sink**: the queue's side of delivery for each
-  message: load the entry, read the message, record "delivered" durably,
-  remove the entry (sequential and threaded); the delivery rate to a real
-  sink or Maildir comes with the delivery loop.
+* **queue drain to a null sink / into Maildir**: the queue's side of
+  delivery for each message: load the entry, read the message, deliver it
+  (nowhere, or into a Maildir with :mod:`rfcmail.mta.local`: tmp/, fsync,
+  link into new/), record the outcome durably, remove the entry
+  (sequential and threaded).
 
 * **smtp-source** (Postfix's C load generator, when installed) with 8 and 32
   parallel sessions against the durable aiosmtpd handler and against
@@ -69,6 +70,7 @@ from rfcmail.mta.queue import (  # noqa: E402
     DeliveryState,
     Envelope,
     Queue,
+    QueueEntry,
     Recipient,
     RecipientOutcome,
 )
@@ -158,9 +160,36 @@ def bench_queue(base: Path, count: int, threads: int) -> tuple[float, int]:
         return rate, queue.directory_syncs
 
 
-def bench_drain(base: Path, count: int, threads: int) -> float:
-    """Delivery bookkeeping to a null sink: read, record "delivered" durably, remove."""
-    with Queue(base / f"drain-{threads}") as queue:
+Deliver = Callable[[QueueEntry, bytes], list[RecipientOutcome]]
+
+
+def null_sink(entry: QueueEntry, message: bytes) -> list[RecipientOutcome]:
+    """Accept every recipient and keep nothing."""
+    return [RecipientOutcome(address=status.recipient.address, state=DeliveryState.DELIVERED,
+                             reply="250 2.0.0 OK") for status in entry.pending]
+
+
+def maildir_sink(root: Path) -> Deliver | None:
+    """rfcmail.mta.local's Maildir delivery (tmp/, fsync, link into new/), if present."""
+    try:
+        from rfcmail.mta.local import LocalDelivery
+        from rfcmail.store.maildir import MaildirStore
+    except ImportError:
+        return None
+    local = LocalDelivery(MaildirStore(root), hostname="bench.example.test")
+
+    def deliver(entry: QueueEntry, message: bytes) -> list[RecipientOutcome]:
+        return local.deliver(entry, entry.pending, message)
+
+    return deliver
+
+
+def bench_drain(base: Path, name: str, count: int, threads: int,
+                deliver: Deliver | None) -> float | None:
+    """The queue's side of delivery: load, read, deliver, record the outcome durably, remove."""
+    if deliver is None:
+        return None
+    with Queue(base / f"drain-{name}-{threads}") as queue:
         ids = [queue.enqueue(ENVELOPE, MESSAGE) for _ in range(count)]
         pending = iter(ids)
         lock = threading.Lock()
@@ -169,11 +198,9 @@ def bench_drain(base: Path, count: int, threads: int) -> float:
             with lock:
                 queue_id = next(pending)
             entry = queue.load(queue_id)
-            queue.read_message(queue_id)  # the null sink
-            queue.record_attempt(queue_id, [RecipientOutcome(
-                address=status.recipient.address, state=DeliveryState.DELIVERED,
-                reply="250 2.0.0 OK") for status in entry.recipients])
-            queue.remove(queue_id)
+            outcomes = deliver(entry, queue.read_message(queue_id))
+            if queue.record_attempt(queue_id, outcomes).done:
+                queue.remove(queue_id)
 
         return run_threads(count, threads, deliver_one)
 
@@ -402,8 +429,13 @@ def main(argv: list[str] | None = None) -> int:
         rate, syncs = bench_queue(base, count, threads * 4)
         show(f"rfcmail queue, {threads * 4} threads (group commit)", rate,
              f"({syncs} dir fsyncs)")
-        show("queue drain to a null sink, sequential", bench_drain(base, count, 1))
-        show(f"queue drain to a null sink, {threads} threads", bench_drain(base, count, threads))
+        for threads_here in (1, threads):
+            label = "sequential" if threads_here == 1 else f"{threads_here} threads"
+            show(f"queue drain to a null sink, {label}",
+                 bench_drain(base, "null", count, threads_here, null_sink))
+            show(f"queue drain into Maildir, {label}",
+                 bench_drain(base, "maildir", count, threads_here,
+                             maildir_sink(base / f"maildir-{threads_here}")))
         for clients in (threads, threads * 4):
             show(f"aiosmtpd, durable handler, {clients} clients",
                  bench_aiosmtpd(base, count, clients, use_queue=False))
