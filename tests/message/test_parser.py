@@ -691,6 +691,25 @@ def test_from_line_is_only_special_at_the_very_start() -> None:
         assert child.raw_body == b"From nobody\r\n\r\nbody"
 
 
+@pytest.mark.parametrize(
+    ("value", "content_type", "boundary"),
+    [
+        (b"text/plain", "text/plain", None),
+        (b"TEXT/HTML; charset=utf-8", "text/html", None),
+        (b"text/plain garbage", "text/plain", None),
+        (b"multipart/mixed (a comment); boundary=\"a \\\"b\"", "multipart/mixed", "a \"b"),
+        (b"(lead) multipart/alternative; boundary=xyz", "multipart/alternative", "xyz"),
+        (b"multipart/mixed;\r\n\tBOUNDARY = zz ; charset=x", "multipart/mixed", "zz"),
+        (b"text", "text/plain", None),
+        (b"", "text/plain", None),
+    ],
+)
+def test_content_type_forms(value: bytes, content_type: str, boundary: str | None) -> None:
+    message = parse(b"Content-Type: " + value + b"\r\n\r\n")
+    assert message.content_type == content_type
+    assert message.boundary == boundary
+
+
 def test_boundary_in_rfc2231_form() -> None:
     data = b"Content-Type: multipart/mixed;\r\n boundary*=us-ascii'en'abc%20def\r\n\r\n--abc def\r\n\r\nx\r\n--abc def--\r\n"
     message = parse(data)

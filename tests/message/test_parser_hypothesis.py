@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from rfcmail.errors import LimitExceeded, RemoteProtocolError
 from rfcmail.message import STRICT, Parser, Part, parse
+from rfcmail.message.headers import parse_content_type
 
 FRAGMENTS = [
     b"\r\n", b"\n", b"\r", b": ", b" ", b"\t", b"--", b"--b", b"--b--", b"--c", b"From: a@b\r\n", b"Subject: =?utf-8?q?x?=\r\n",
@@ -179,3 +180,20 @@ def test_generated_trees_parse_back(tree: Node) -> None:
     message = parse(data)
     assert bytes(message) == data
     compare(tree, message)
+
+
+CONTENT_TYPE_PIECES = st.sampled_from(
+    ["text", "plain", "/", " ", ";", "multipart", "mixed", "(c)", '"', "boundary=", "x", "=", "\t", "*", "é", "\r\n ",
+     ",", "\\", "'", "BOUNDARY", "charset=utf-8"]
+)
+
+
+@given(st.lists(CONTENT_TYPE_PIECES, max_size=12).map("".join))
+def test_framing_fast_path_agrees_with_the_parameter_parser(value: str) -> None:
+    # The parser reads type and boundary with a fast regex; the public params
+    # come from headers.parse_content_type. They must not disagree.
+    message = parse(("Content-Type: " + value + "\r\n\r\n").encode())
+    media_type, params = parse_content_type(message.headers[0].unfolded())
+    assert message.content_type == media_type
+    if message.boundary is not None:
+        assert message.boundary == params["boundary"].rstrip()

@@ -76,7 +76,9 @@ _BLANK_LINE = re.compile(rb"\n\r?\n")
 # Anchored at line starts: unanchored, the search would try every offset of a long line.
 _LONG_LINE = re.compile(rb"^[^\r\n]{999}", re.MULTILINE)
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
-_CONTENT_TYPE = re.compile(rb"[ \t\r\n]*(" + _TOKEN + rb")[ \t]*/[ \t]*(" + _TOKEN + rb")[ \t\r\n]*(?:[;(]|\Z)")
+# type "/" subtype at the start; what follows is left to the parameter parser
+# (which records a defect for junk before the first ";", as the stdlib does).
+_CONTENT_TYPE = re.compile(rb"[ \t\r\n]*(" + _TOKEN + rb")[ \t\r\n]*/[ \t\r\n]*(" + _TOKEN + rb")")
 _BOUNDARY = re.compile(rb';[ \t\r\n]*boundary[ \t\r\n]*=[ \t\r\n]*(?:"((?:[^"\\]|\\.)*)"|([^\s;"]+))', re.IGNORECASE)
 _QUOTED_PAIR = re.compile(rb"\\(.)", re.DOTALL)
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
@@ -138,7 +140,8 @@ def _content_type(field: HeaderField) -> tuple[str | None, bytes | None]:
     value = _unfold(field.raw[field._colon + 1 :])
     match = _CONTENT_TYPE.match(value)
     if match is None:
-        return None, None
+        # Comments inside the type (RFC 2045 section 5.1 allows CFWS) need the full parser.
+        return _content_type_slow(field) if b"(" in value else (None, None)
     ctype = (match.group(1) + b"/" + match.group(2)).decode("ascii").lower()
     if not ctype.startswith("multipart/"):
         return ctype, None
@@ -148,13 +151,20 @@ def _content_type(field: HeaderField) -> tuple[str | None, bytes | None]:
         boundary = _QUOTED_PAIR.sub(rb"\1", quoted) if quoted is not None else found.group(2)
         return ctype, boundary.rstrip(b" \t\r\n") or None
     if b"boundary*" in value.lower():
-        from .headers import parse_content_type
-
-        params = parse_content_type(field.unfolded(), defects=None)[1]
-        text = params.get("boundary")
-        if text:
-            return ctype, text.encode("utf-8", "surrogateescape").rstrip() or None
+        return _content_type_slow(field)
     return ctype, None
+
+
+def _content_type_slow(field: HeaderField) -> tuple[str | None, bytes | None]:
+    from .headers import parse_content_type
+
+    found: list[Defect] = []
+    ctype, params = parse_content_type(field.unfolded(), defects=found)
+    if any(isinstance(defect, InvalidHeaderValue) for defect in found):
+        return None, None
+    text = params.get("boundary") if ctype.startswith("multipart/") else None
+    boundary = text.encode("utf-8", "surrogateescape").rstrip() if text else None
+    return ctype, boundary or None
 
 
 class _Scanner:
