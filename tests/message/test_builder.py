@@ -334,3 +334,20 @@ def test_build_part_gives_the_tree() -> None:
     assert [child.content_type for child in part.parts] == ["text/plain", "text/html"]
     names = [name for name, _ in part.headers]
     assert names == ["Date", "From", "To", "Subject", "Message-ID"]
+
+
+def test_build_to_writes_the_same_bytes_in_pieces() -> None:
+    pieces: list[bytes] = []
+    b = builder().text("x").attach(bytes(range(256)) * 1000, filename="a.bin")
+    written = b.build_to(pieces.append)
+    again = builder().text("x").attach(bytes(range(256)) * 1000, filename="a.bin").build()
+    assert b"".join(pieces) == again
+    assert written == len(again)
+    assert len(pieces) > 3
+
+
+def test_build_to_writes_nothing_when_generation_fails() -> None:
+    pieces: list[bytes] = []
+    with pytest.raises(ValueError):
+        builder().attach_message("\u00fc".encode()).build_to(pieces.append)
+    assert pieces == []

@@ -46,7 +46,7 @@ from ._encoders import (
     encode_quoted_printable,
     normalize_line_endings,
 )
-from ._generator import MimePart, RawValue, generate, make_boundary
+from ._generator import MimePart, RawValue, generate, generate_to, make_boundary
 from ._model import HeaderField, Message, Part
 from ._parser import Parser, parse
 from ._policy import DEFAULT, SMTP, SMTPUTF8, STRICT, Policy
@@ -71,6 +71,7 @@ __all__ = [
     "encode_base64",
     "encode_quoted_printable",
     "generate",
+    "generate_to",
     "guess_content_type",
     "make_boundary",
     "normalize_line_endings",

@@ -28,7 +28,14 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, BinaryIO, Final, TypeAlias
 
 from . import headers as _headers
-from ._generator import Body, MimePart, SupportsBytes, generate, parse_addresses_strictly
+from ._generator import (
+    Body,
+    MimePart,
+    SupportsBytes,
+    generate,
+    generate_to,
+    parse_addresses_strictly,
+)
 from ._policy import DEFAULT, Policy
 
 if TYPE_CHECKING:
@@ -296,6 +303,15 @@ class MessageBuilder:
                 :func:`~rfcmail.message.generate`).
         """
         return generate(self.build_part(policy), policy, random_bytes=self._random_bytes)
+
+    def build_to(self, write: Callable[[bytes], object], policy: Policy = DEFAULT) -> int:
+        """Generate the message into ``write`` piece by piece; see :func:`~rfcmail.message.generate_to`.
+
+        Returns:
+            The number of octets written.
+        """
+        return generate_to(self.build_part(policy), write, policy,
+                           random_bytes=self._random_bytes)
 
     def build_message(self, policy: Policy = DEFAULT) -> Message:
         """Generate the message and parse it into a :class:`~rfcmail.message.Message`."""

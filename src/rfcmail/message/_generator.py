@@ -52,7 +52,8 @@ from ._policy import DEFAULT, Policy
 if TYPE_CHECKING:
     from ._model import Part
 
-__all__ = ["Body", "MimePart", "RawValue", "SupportsBytes", "generate", "make_boundary",
+__all__ = ["Body", "MimePart", "RawValue", "SupportsBytes", "generate", "generate_to",
+           "make_boundary",
            "parse_addresses_strictly"]
 
 
@@ -728,3 +729,29 @@ def generate(part: MimePart, policy: Policy = DEFAULT, *, mime_version: bool = T
     """
     generator = _Generator(policy, random_bytes)
     return b"".join(generator.entity(part, depth=0, top=True, mime_version=mime_version).chunks)
+
+
+def generate_to(part: MimePart, write: Callable[[bytes], object], policy: Policy = DEFAULT, *,
+                mime_version: bool = True,
+                random_bytes: Callable[[int], bytes] = os.urandom) -> int:
+    """Like :func:`generate`, but hand the message to ``write`` piece by piece.
+
+    The message is never joined into one ``bytes``: for a large attachment
+    that saves a copy of the whole message (write to a file, a socket or an
+    SMTP ``BDAT`` stream). Nothing is written when generation fails: every
+    check runs before the first call to ``write``.
+
+    Returns:
+        The number of octets written.
+
+    Raises:
+        ValueError: as :func:`generate`.
+    """
+    generator = _Generator(policy, random_bytes)
+    chunks = generator.entity(part, depth=0, top=True, mime_version=mime_version).chunks
+    written = 0
+    for chunk in chunks:
+        if chunk:
+            write(chunk)
+            written += len(chunk)
+    return written
