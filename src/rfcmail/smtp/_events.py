@@ -422,7 +422,8 @@ class Reply(Event):
             code (an empty tuple writes a bare code).
         enhanced: the RFC 3463 enhanced status code; written at the start of
             every line when the server advertises ENHANCEDSTATUSCODES (RFC
-            2034 section 3), detected on every line when received.
+            2034 section 3); when received, recognised only if every line
+            starts with the same code of the reply's class.
         command: on a received reply, the command it answers (a ``Mail``, a
             ``Rcpt`` for each LMTP per-recipient reply, ``None`` for the
             greeting). Ignored when sending and in comparisons.

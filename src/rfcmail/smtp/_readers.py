@@ -19,7 +19,7 @@ import re
 
 from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from ._abnf import PathSyntaxError, parse_path_and_params
-from ._events import Auth, AuthCancel, AuthResponse, Bdat, Event, Mail, Rcpt, Reply, trusted
+from ._events import Auth, AuthCancel, AuthResponse, Bdat, Event, Mail, Params, Rcpt, Reply, trusted
 from ._replies import EnhancedStatus
 
 __all__ = [
@@ -77,10 +77,13 @@ def split_command(content: bytes) -> tuple[str, str | None]:
     return verb, argument
 
 
-def _strip_prefix(argument: str | None, prefix: str) -> str:
+def _path_argument(argument: str | None, prefix: str, verb: str, *, reverse: bool) -> tuple[str, Params]:
     if argument is None or argument[: len(prefix)].upper() != prefix:
-        raise Refusal("bad_arguments", f"expected {prefix}<path>")
-    return argument[len(prefix):]
+        raise Refusal("bad_arguments", f"{verb}: expected {prefix}<path>")
+    try:
+        return parse_path_and_params(argument[len(prefix):], allow_null=reverse, allow_postmaster=not reverse)
+    except PathSyntaxError as exc:
+        raise Refusal("bad_arguments", f"{verb}: {exc}") from exc
 
 
 def parse_mail(argument: str | None) -> Mail:
@@ -89,14 +92,9 @@ def parse_mail(argument: str | None) -> Mail:
     Raises:
         Refusal: malformed path or parameters (501 5.5.4).
     """
-    try:
-        path, params = parse_path_and_params(
-            _strip_prefix(argument, "FROM:"), allow_null=True, allow_postmaster=False
-        )
-        # The path grammar is the one Mail checks: build it without checking twice.
-        return trusted(Mail, reverse_path=path, params=params)
-    except (PathSyntaxError, LocalProtocolError) as exc:
-        raise Refusal("bad_arguments", f"MAIL: {exc}") from exc
+    path, params = _path_argument(argument, "FROM:", "MAIL", reverse=True)
+    # The path grammar is the one Mail checks: build it without checking twice.
+    return trusted(Mail, reverse_path=path, params=params)
 
 
 def parse_rcpt(argument: str | None) -> Rcpt:
@@ -105,13 +103,8 @@ def parse_rcpt(argument: str | None) -> Rcpt:
     Raises:
         Refusal: malformed path or parameters (501 5.5.4).
     """
-    try:
-        path, params = parse_path_and_params(
-            _strip_prefix(argument, "TO:"), allow_null=False, allow_postmaster=True
-        )
-        return trusted(Rcpt, forward_path=path, params=params)
-    except (PathSyntaxError, LocalProtocolError) as exc:
-        raise Refusal("bad_arguments", f"RCPT: {exc}") from exc
+    path, params = _path_argument(argument, "TO:", "RCPT", reverse=False)
+    return trusted(Rcpt, forward_path=path, params=params)
 
 
 def parse_bdat(argument: str | None) -> Bdat | None:
@@ -215,15 +208,16 @@ class ReplyReader:
 
 
 def _make_reply(code: int, lines: list[str]) -> Reply:
-    enhanced: EnhancedStatus | None = None
+    # RFC 2034 section 3: with ENHANCEDSTATUSCODES every line starts with the
+    # code; a reply where some line does not is read as plain text.
     first_head = lines[0].split(" ", 1)[0]
     candidate = EnhancedStatus.maybe_parse(first_head)
-    if candidate is not None and candidate.klass == code // 100:
-        enhanced = candidate
-        prefix = first_head
-        stripped = []
-        for text in lines:
-            head, _, rest = text.partition(" ")
-            stripped.append(rest if head == prefix else text)
-        lines = stripped
-    return Reply(code=code, lines=tuple(lines), enhanced=enhanced)
+    if candidate is None or candidate.klass != code // 100:
+        return Reply(code=code, lines=tuple(lines))
+    stripped = []
+    for text in lines:
+        head, _, rest = text.partition(" ")
+        if head != first_head:
+            return Reply(code=code, lines=tuple(lines))
+        stripped.append(rest)
+    return Reply(code=code, lines=tuple(stripped), enhanced=candidate)

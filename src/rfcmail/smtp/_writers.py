@@ -108,13 +108,13 @@ def write_reply(reply: Reply, *, enhanced: bool = True) -> bytes:
             or HELO, and servers that do not advertise ENHANCEDSTATUSCODES.
     """
     code = str(reply.code)
-    prefix = f"{reply.enhanced} " if enhanced and reply.enhanced is not None else ""
+    status = str(reply.enhanced) if enhanced and reply.enhanced is not None else ""
     lines = reply.lines or ("",)
     last = len(lines) - 1
     out = []
     for index, text in enumerate(lines):
         separator = " " if index == last else "-"
-        body = prefix + text
+        body = f"{status} {text}" if status and text else status or text
         out.append(f"{code}{separator}{body}" if body or separator == "-" else code)
     return ("\r\n".join(out) + "\r\n").encode("utf-8")
 
