@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ..errors import LimitExceeded, LocalProtocolError, RemoteProtocolError
 from ._charsets import decode_text
 from ._decode import decode_transfer_encoding, make_decoder
-from ._defects import BareCRorLF, Defect, EightBitInBody, LimitDefect, NulByte
+from ._defects import BareCRorLF, Defect, EightBitInBody, LimitDefect, NulByte, UnknownTransferEncoding
 from ._policy import DEFAULT, Policy
 from ._source import READ_CHUNK, BytesSource, Source
 
@@ -463,13 +463,16 @@ class Part:
 
     @property
     def content_transfer_encoding(self) -> str:
-        """The Content-Transfer-Encoding, lower case; ``7bit`` when absent (RFC 2045 section 6.1)."""
+        """The Content-Transfer-Encoding, lower case; ``7bit`` when absent or invalid (RFC 2045 section 6.1)."""
         field = self.get_field("content-transfer-encoding")
         if field is None:
             return "7bit"
-        value = field.unfolded().strip().lower()
-        # A comment after the token is legal (RFC 2045 section 6.1 uses RFC 822 syntax).
-        return value.split("(", 1)[0].strip() or "7bit"
+        from .headers import parse_content_transfer_encoding
+
+        found: list[Defect] = []
+        encoding = parse_content_transfer_encoding(field.unfolded(), defects=found)
+        self._note(found)
+        return encoding
 
     @property
     def content_disposition(self) -> str | None:
@@ -538,6 +541,13 @@ class Part:
             if defect not in self._defects:
                 record(self._defects, defect, self._ctx.policy)
 
+    def _without_repeats(self, found: list[Defect]) -> list[Defect]:
+        # The header parser already reported an unknown transfer encoding; the
+        # decoder reports it again in its own words.
+        if any(isinstance(d, UnknownTransferEncoding) for d in self._defects):
+            return [d for d in found if not isinstance(d, UnknownTransferEncoding)]
+        return found
+
     def get_payload_bytes(self) -> bytes:
         """The body with its Content-Transfer-Encoding removed (base64, quoted-printable)."""
         found: list[Defect] = []
@@ -552,7 +562,7 @@ class Part:
             if b"\r" in raw and _BARE_CR.search(raw):
                 found.append(BareCRorLF("bare CR in the body"))
         data = decode_transfer_encoding(raw, encoding, found)
-        self._note(found)
+        self._note(self._without_repeats(found))
         return data
 
     def get_content(self) -> str | bytes:
@@ -676,7 +686,7 @@ class _DecodingReader(io.RawIOBase):
             if piece is None:
                 self._pending = self._decoder.close()
                 self._done = True
-                self._part._note(self._found)
+                self._part._note(self._part._without_repeats(self._found))
             else:
                 self._pending = self._decoder.feed(piece)
         count = min(len(view), len(self._pending))

@@ -404,8 +404,7 @@ class _Scanner:
                 self.containers.append(_Container(part, boundary))
                 self._update_delimiters()
         elif ctype in _ENCAPSULATING:
-            encoding = part.get_field("content-transfer-encoding")
-            if encoding is not None and encoding.unfolded().strip().lower() not in ("7bit", "8bit", "binary", ""):
+            if part.content_transfer_encoding not in ("7bit", "8bit", "binary"):
                 return
             if part.depth >= self.limits.max_mime_depth:
                 self._limit(part, "max_mime_depth", f"{ctype} nested too deep; its body is not parsed")
