@@ -351,3 +351,17 @@ def test_build_to_writes_nothing_when_generation_fails() -> None:
     with pytest.raises(ValueError):
         builder().attach_message("\u00fc".encode()).build_to(pieces.append)
     assert pieces == []
+
+
+def test_internationalised_addresses() -> None:
+    # IDNA domains become A-labels for 7-bit paths; a UTF-8 local part
+    # needs SMTPUTF8 (RFC 6532, RFC 6531) and is refused otherwise.
+    data = builder(to="bob@b\u00fccher.example").build(SMTP)
+    assert stdlib(data)["To"] == "bob@xn--bcher-kva.example"
+    assert "To: bob@b\u00fccher.example".encode() in builder(to="bob@b\u00fccher.example") \
+        .build(SMTPUTF8)
+    with pytest.raises(ValueError, match="utf8"):
+        builder(to="j\u00f6rg@example.org").build(SMTP)
+    raw = builder(to="j\u00f6rg@example.org").build(SMTPUTF8)
+    assert parse(raw, policy=SMTPUTF8).to[0] == Address(local_part="j\u00f6rg",
+                                                          domain="example.org")

@@ -735,3 +735,31 @@ def test_large_attachment_round_trips_in_pieces() -> None:
     assert_wire_clean(data)
     (attachment,) = stdlib_parse(data).iter_attachments()
     assert attachment.get_content() == payload
+
+
+# --- the strict policy refuses to repair ------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "ok"), [
+    ("unix\nlines\n", True),
+    ("wire\r\nlines\r\n", True),
+    ("no break", True),
+    ("lone\rcr\n", False),
+    ("mixed\r\nand\nbare\n", False),
+])
+def test_strict_policy_refuses_malformed_line_breaks(text: str, ok: bool) -> None:
+    from rfcmail.message import STRICT
+
+    lenient = generate(text_part(text))
+    assert b"\r\n\r\n" in lenient
+    newline = "\r\n" if text.startswith("wire") else "\n"
+    raw = (f"Subject: x{newline}{newline}" + text).encode()
+    forwarded = MimePart(content_type="message/rfc822", body=raw)
+    if ok:
+        assert generate(text_part(text), STRICT) == lenient
+        generate(forwarded, STRICT)
+    else:
+        with pytest.raises(ValueError, match="strict policy does not repair"):
+            generate(text_part(text), STRICT)
+        with pytest.raises(ValueError, match="strict policy does not repair"):
+            generate(forwarded, STRICT)

@@ -484,6 +484,8 @@ class _Generator:
             except (LookupError, UnicodeEncodeError) as exc:
                 raise ValueError(f"cannot encode the text of a {part.content_type} part "
                                  f"as {charset}: {exc}") from exc
+            if policy.strict:
+                _refuse_repair(data, f"the text of a {part.content_type} part")
             data = normalize_line_endings(data)
             params.setdefault("charset", charset)
             encoding = forced or choose_transfer_encoding(data, text=True, policy=policy)
@@ -597,6 +599,8 @@ class _Generator:
                 raw = body.read()
             # RFC 2046 section 5.2.1: only 7bit, 8bit or binary; the message
             # is text and gets the wire's line endings.
+            if policy.strict:
+                _refuse_repair(raw, "the forwarded message")
             data = normalize_line_endings(raw, self._linesep)
             if data and not data.endswith(self._linesep):
                 data += self._linesep
@@ -679,6 +683,22 @@ def _check_identity(data: bytes, encoding: str, policy: Policy) -> None:
         raise ValueError("content with 8-bit octets cannot be labelled 7bit")
     if encoding == EIGHT_BIT and not (policy.allow_8bit or policy.allow_binary):
         raise ValueError("the 8bit transfer encoding needs a policy with allow_8bit (RFC 6152)")
+
+
+def _refuse_repair(data: bytes, what: str) -> None:
+    """Under a strict policy, refuse line breaks that normalising would have to guess.
+
+    Text with CRLF or with LF line breaks (the local convention) is written
+    as CRLF without loss; a lone CR, or CRLF mixed with bare LF, is
+    malformed, and a strict policy reports it instead of repairing it.
+    """
+    crlf = data.count(b"\r\n")
+    bare_cr = data.count(b"\r") - crlf
+    bare_lf = data.count(b"\n") - crlf
+    if bare_cr or (crlf and bare_lf):
+        raise ValueError(f"{what} has {bare_cr} bare CR and {bare_lf} bare LF among "
+                         f"{crlf} CRLF line breaks; the strict policy does not repair them "
+                         "(RFC 5322 section 2.3)")
 
 
 def _collides(boundary: str, children: Sequence[_Rendered]) -> bool:
