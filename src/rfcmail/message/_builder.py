@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, BinaryIO, Final, TypeAlias
 
 from . import headers as _headers
 from ._generator import (
+    _ADDRESS_FIELDS,
     Body,
     MimePart,
     SupportsBytes,
@@ -55,10 +56,6 @@ _COMPRESSION_TYPES: Final = {
     "compress": "application/x-compress",
     "br": "application/x-brotli",
 }
-_ADDRESS_FIELDS: Final = frozenset({
-    "from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender",
-    "resent-to", "resent-cc", "resent-bcc",
-})
 _BUILDER_FIELDS: Final = frozenset({"date", "message-id", "subject", "mime-version"}) | \
     _ADDRESS_FIELDS
 
