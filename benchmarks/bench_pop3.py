@@ -101,13 +101,10 @@ def rfcmail_download(port: int) -> int:
     client = POP3Client.connect("127.0.0.1", port, tls=TLSMode.NONE)
     client.login(USER, PASSWORD, mechanism="USER", allow_insecure_auth=True)
     count, _ = client.stat()
-    octets = 0
-    numbers = list(range(1, count + 1))
-    for start in range(0, len(numbers), 100):
-        for message in client.retrieve_many(numbers[start:start + 100]):
-            octets += len(message)
+    sizes: list[int] = []
+    client.retrieve_many(range(1, count + 1), sink=lambda number, data: sizes.append(len(data)))
     client.quit()
-    return octets
+    return sum(sizes)
 
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")

@@ -153,3 +153,11 @@ def test_idle_connection_is_closed_by_the_server(store: MemoryStore) -> None:
                 received += data
     assert received.count(b"+OK") == 3
     assert len(store.messages("alice")) == 2
+
+
+def test_retrieve_many_with_a_sink_and_a_small_window(server: POP3Server) -> None:
+    with POP3Client.connect("127.0.0.1", server.port, tls=TLSMode.NONE) as client:
+        client.login("alice", "secret")
+        seen: list[tuple[int, bytes]] = []
+        assert client.retrieve_many([2, 1, 2], window=2, sink=lambda n, data: seen.append((n, data))) == []
+        assert [n for n, _ in seen] == [2, 1, 2] and seen[0][1] == seen[2][1] == client.retrieve(2)

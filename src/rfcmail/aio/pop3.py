@@ -19,7 +19,7 @@ import builtins
 import logging
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -235,10 +235,15 @@ class POP3Client:
         """RETR: the message with CRLF line endings."""
         return await self._run(retrieve(self.conn, pop3.Retr(message_number=message_number)))
 
-    async def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 128) -> builtins.list[bytes]:
-        """RETR several messages, pipelined when the server advertises PIPELINING."""
-        return await self._run(retrieve_many(self.conn, message_numbers,
-                                             pipelining="PIPELINING" in self.capabilities, window=window))
+    async def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 128,
+                            sink: Callable[[int, bytes], None] | None = None) -> builtins.list[bytes]:
+        """RETR several messages, pipelined (``window`` deep) when the server advertises PIPELINING.
+
+        Returns the messages in order; with ``sink``, calls ``sink(number, data)``
+        for each as it arrives instead and returns ``[]``.
+        """
+        return await self._run(retrieve_many(self.conn, message_numbers, window=window, sink=sink,
+                                             pipelining="PIPELINING" in self.capabilities))
 
     async def retrieve_stream(self, message_number: int) -> AsyncIterator[bytes]:
         """RETR as an async iterator of chunks; consume it fully before the next command."""

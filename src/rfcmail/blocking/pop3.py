@@ -25,7 +25,7 @@ import ssl
 import struct
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -203,10 +203,15 @@ class POP3Client:
         """RETR: the message, unstuffed, with CRLF line endings."""
         return self._run(retrieve(self.conn, pop3.Retr(message_number=message_number)))
 
-    def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 128) -> builtins.list[bytes]:
-        """RETR several messages, pipelined when the server advertises PIPELINING."""
-        return self._run(retrieve_many(self.conn, message_numbers,
-                                       pipelining="PIPELINING" in self.capabilities, window=window))
+    def retrieve_many(self, message_numbers: Sequence[int], *, window: int = 128,
+                      sink: Callable[[int, bytes], None] | None = None) -> builtins.list[bytes]:
+        """RETR several messages, pipelined (``window`` deep) when the server advertises PIPELINING.
+
+        Returns the messages in order; with ``sink``, calls ``sink(number, data)``
+        for each as it arrives instead and returns ``[]``.
+        """
+        return self._run(retrieve_many(self.conn, message_numbers, window=window, sink=sink,
+                                       pipelining="PIPELINING" in self.capabilities))
 
     def retrieve_stream(self, message_number: int) -> Iterator[bytes]:
         """RETR as an iterator of chunks; consume it fully before the next command."""

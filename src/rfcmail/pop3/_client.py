@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import enum
 import importlib
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any, TypeVar
 
 from ..errors import LocalProtocolError, RemoteProtocolError, RfcmailError
@@ -168,16 +168,24 @@ def listing(conn: Connection, event: Command) -> Procedure[list[Event]]:
 
 
 def _body(conn: Connection, what: str) -> Procedure[bytes]:
-    response = yield from _response(conn, what)
-    if not response.ok:
-        raise ResponseError(response, what)
+    # The hot path of every download: events are taken inline rather than
+    # through _event/_response, one generator frame instead of three.
+    received = yield NEXT
+    if not isinstance(received, Response):
+        if isinstance(received, ConnectionClosed):
+            raise RemoteProtocolError("the server closed the connection")
+        raise RemoteProtocolError(f"expected a response to {what}, got {type(received).__name__}")
+    if not received.ok:
+        raise ResponseError(received, what)
     parts: list[bytes] = []
     while True:
-        received = yield from _event(conn)
-        if isinstance(received, EndOfMultiline):
-            return b"".join(parts)
+        received = yield NEXT
         if isinstance(received, MessageChunk):
-            parts.append(bytes(received.data))
+            parts.append(received.data)
+        elif isinstance(received, EndOfMultiline):
+            return parts[0] if len(parts) == 1 else b"".join(parts)
+        elif isinstance(received, ConnectionClosed) or received is None:
+            raise RemoteProtocolError("the server closed the connection")
 
 
 def retrieve(conn: Connection, event: Command) -> Procedure[bytes]:
@@ -186,23 +194,34 @@ def retrieve(conn: Connection, event: Command) -> Procedure[bytes]:
     return (yield from _body(conn, event.keyword))
 
 
-def retrieve_many(conn: Connection, numbers: Sequence[int], *, pipelining: bool,
-                  window: int = 128) -> Procedure[list[bytes]]:
-    """RETR each message; with PIPELINING, up to ``window`` commands in flight (RFC 2449 section 6.6)."""
+def retrieve_many(conn: Connection, numbers: Sequence[int], *, pipelining: bool, window: int = 128,
+                  sink: Callable[[int, bytes], None] | None = None) -> Procedure[list[bytes]]:
+    """RETR each message; with PIPELINING, up to ``window`` commands in flight (RFC 2449 section 6.6).
+
+    Returns the messages in order, or, with ``sink``, hands each to
+    ``sink(number, data)`` as it arrives and returns an empty list (memory
+    stays bounded by one message however many are fetched).
+    """
     results: list[bytes] = []
     depth = max(1, window if pipelining else 1)
     sent = 0
-    while len(results) < len(numbers):
-        if sent - len(results) <= depth // 2:
+    done = 0
+    while done < len(numbers):
+        if sent - done <= depth // 2:
             # Refill in batches of half the window: one write (and one segment)
             # per batch rather than one per command.
             batch = []
-            while sent < len(numbers) and sent - len(results) < depth:
+            while sent < len(numbers) and sent - done < depth:
                 batch.append(conn.send(Retr(message_number=numbers[sent])))
                 sent += 1
             if batch:
                 yield b"".join(batch)
-        results.append((yield from _body(conn, "RETR")))
+        data = yield from _body(conn, "RETR")
+        if sink is None:
+            results.append(data)
+        else:
+            sink(numbers[done], data)
+        done += 1
     return results
 
 
