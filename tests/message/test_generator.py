@@ -763,3 +763,14 @@ def test_strict_policy_refuses_malformed_line_breaks(text: str, ok: bool) -> Non
             generate(text_part(text), STRICT)
         with pytest.raises(ValueError, match="strict policy does not repair"):
             generate(forwarded, STRICT)
+
+
+@pytest.mark.parametrize("width", [20, 25, 26, 27, 78, 998])
+def test_every_policy_width_folds_encoded_fields(width: int) -> None:
+    subject = "caf\u00e9 " * 30 + "x" * 1200
+    data = generate(MimePart(headers=(("Subject", subject),), body="x"),
+                    SMTP.clone(max_line_length=width))
+    assert_wire_clean(data)
+    assert stdlib_parse(data)["Subject"] == subject
+    lines = header_block(data)
+    assert max(len(line) for line in lines) <= max(width, 78)

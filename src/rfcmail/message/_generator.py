@@ -320,6 +320,10 @@ class _LineTooLong(ValueError):
 
 # The smallest first encoded word worth starting on the field's first line.
 _MIN_FIRST_WORD: Final = 30
+# The narrowest line an encoded word of one character fits on (RFC 2047
+# overhead plus a 4-octet character, and the folding space): a policy may ask
+# for 20, unstructured fields are then folded at this width instead.
+_MIN_ENCODED_LINE: Final = 26
 
 
 @dataclass(slots=True)
@@ -376,7 +380,8 @@ class _Generator:
         if not structured:
             # encode_header folds as it encodes, counting "Name: " in.
             encoded = _headers.encode_header(value, header_name=name,
-                                             max_line_length=policy.max_line_length,
+                                             max_line_length=max(policy.max_line_length,
+                                                                 _MIN_ENCODED_LINE),
                                              utf8=utf8)
             try:
                 return self._verify(name, f"{name}: {encoded}".replace("\r\n",
@@ -398,7 +403,7 @@ class _Generator:
         75 characters each) can split any text, and a reader drops the white
         space between adjacent ones, so the value is kept exactly.
         """
-        width = self._policy.max_line_length
+        width = max(self._policy.max_line_length, _MIN_ENCODED_LINE)
         first = max(width - len(name) - 2, _MIN_FIRST_WORD)
         words = encode_words(value, first, min(MAX_ENCODED_WORD, width - 1))
         return f"{name}: " + (self._linesep_str + " ").join(words)
