@@ -774,3 +774,41 @@ def test_every_policy_width_folds_encoded_fields(width: int) -> None:
     assert stdlib_parse(data)["Subject"] == subject
     lines = header_block(data)
     assert max(len(line) for line in lines) <= max(width, 78)
+
+
+def test_other_message_types_take_identity_encodings_only() -> None:
+    # RFC 2045 section 6.4: message/* is composite, never base64 or QP;
+    # RFC 6532 section 3.5 allows encoding message/global.
+    status = "Reporting-MTA: dns; mx.example.org\n\nFinal-Recipient: rfc822; b@example.org\n"
+    report = MimePart(content_type="multipart/report",
+                      params={"report-type": "delivery-status"},
+                      parts=(text_part("failed\n"),
+                             MimePart(content_type="message/delivery-status", body=status),
+                             MimePart(content_type="message/delivery-status")))
+    data = generate(report)
+    assert b"base64" not in data and b"quoted-printable" not in data
+    assert b"Reporting-MTA: dns; mx.example.org\r\n\r\nFinal-Recipient" in data
+    stdlib_parse(data)
+    with pytest.raises(ValueError, match="message/delivery-status body holds 8-bit"):
+        generate(MimePart(content_type="message/delivery-status", body="Caf\u00e9: x\n"))
+    global_part = generate(MimePart(content_type="message/global",
+                                    body="Subject: caf\u00e9\r\n\r\nx\r\n".encode()))
+    assert b"Content-Transfer-Encoding: base64" in global_part
+
+
+def test_from_part_keeps_a_delivery_status_part() -> None:
+    from rfcmail.message import parse
+
+    raw = (b"MIME-Version: 1.0\r\nContent-Type: multipart/report; "
+           b"report-type=delivery-status; boundary=b\r\n\r\n"
+           b"--b\r\nContent-Type: text/plain\r\n\r\nfailed\r\n"
+           b"--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+           b"Reporting-MTA: dns; x\r\n\r\nAction: failed\r\n--b--\r\n")
+    tree = MimePart.from_part(parse(raw))
+    assert [part.content_type for part in tree.parts] == ["text/plain",
+                                                          "message/delivery-status"]
+    assert tree.params == {"report-type": "delivery-status"}
+    data = generate(tree)
+    status = list(stdlib_parse(data).iter_parts())[1]
+    assert status.get_content_type() == "message/delivery-status"
+    assert b"Reporting-MTA: dns; x\r\n\r\nAction: failed\r\n" in data

@@ -244,10 +244,11 @@ class MimePart:
         if part.is_message and part.parts:
             return cls(content_type=part.content_type, parts=(cls.from_part(part.parts[0]),),
                        **common)  # type: ignore[arg-type]
-        if part.maintype in ("multipart", "message") or \
+        if part.maintype == "multipart" or part.content_type.lower() == "message/rfc822" or \
                 not _MEDIA_TYPE_RE.fullmatch(part.content_type):
-            # A multipart whose parts could not be found, or a message/* body
-            # that was not parsed: keep its octets, labelled as what they are.
+            # A multipart whose parts could not be found, or an encapsulated
+            # message that was not parsed: keep its octets, labelled as what
+            # they are. (Other message/* types are generated from their body.)
             return cls(content_type="application/octet-stream", body=part.get_payload_bytes(),
                        **common)  # type: ignore[arg-type]
         data = part.get_payload_bytes()
@@ -467,7 +468,9 @@ class _Generator:
         maintype = part.maintype
         if maintype == "multipart":
             rendered = self._multipart(part, head, depth=depth)
-        elif part.content_type.lower() == "message/rfc822":
+        elif maintype == "message" and not part.content_type.lower().startswith("message/global"):
+            # RFC 2045 section 6.4: message types are composite and take only
+            # the identity encodings (RFC 6532 section 3.5 frees message/global*).
             rendered = self._message(part, head, depth=depth)
         else:
             rendered = self._leaf(part, head)
@@ -594,18 +597,24 @@ class _Generator:
         else:
             body = part.body
             if isinstance(body, str):
-                raise ValueError("a message/rfc822 body is the raw message as bytes, not str")
-            if isinstance(body, bytes | bytearray | memoryview):
+                if part.content_type.lower() == "message/rfc822":
+                    raise ValueError("a message/rfc822 body is the raw message as bytes, "
+                                     "not str")
+                raw = body.encode("utf-8")
+            elif isinstance(body, bytes | bytearray | memoryview):
                 raw = bytes(body)
             elif isinstance(body, SupportsBytes):
                 raw = bytes(body)
+            elif body is None:
+                raw = b""
             else:
-                assert body is not None
                 raw = body.read()
             # RFC 2046 section 5.2.1: only 7bit, 8bit or binary; the message
             # is text and gets the wire's line endings.
+            what = ("the forwarded message" if part.content_type.lower() == "message/rfc822"
+                    else f"the {part.content_type} body")
             if policy.strict:
-                _refuse_repair(raw, "the forwarded message")
+                _refuse_repair(raw, what)
             data = normalize_line_endings(raw, self._linesep)
             if data and not data.endswith(self._linesep):
                 data += self._linesep
@@ -615,13 +624,13 @@ class _Generator:
             if encoding not in (SEVEN_BIT, EIGHT_BIT):
                 encoding = BINARY
             if encoding == EIGHT_BIT and not (policy.allow_8bit or policy.allow_binary):
-                raise ValueError("the forwarded message holds 8-bit octets, which a message/"
-                                 "rfc822 part may not encode (RFC 2046 section 5.2.1); use a "
-                                 "policy with allow_8bit or attach it as application/"
+                raise ValueError(f"{what} holds 8-bit octets, which a message part may not "
+                                 "encode (RFC 2045 section 6.4, RFC 2046 section 5.2.1); use "
+                                 "a policy with allow_8bit or attach it as application/"
                                  "octet-stream")
             if encoding == BINARY and not policy.allow_binary:
-                raise ValueError("the forwarded message has NUL octets or lines over 998 "
-                                 "octets; it needs a policy with allow_binary")
+                raise ValueError(f"{what} has NUL octets or lines over 998 octets; it needs a "
+                                 "policy with allow_binary")
         if part.transfer_encoding is not None:
             identity: str | None = _check_container_encoding(part, encoding)
         else:
