@@ -9,7 +9,6 @@ backends record every message with the session facts the backend saw.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import re
 import ssl
@@ -344,7 +343,3 @@ class ServerThread:
         assert self._loop is not None and self._thread is not None
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
-
-
-def replace_settings(settings: ServerSettings, **changes: Any) -> ServerSettings:
-    return dataclasses.replace(settings, **changes)

@@ -15,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -315,10 +315,6 @@ def test_helo_fallback_for_an_old_server() -> None:
         with SMTPClient("127.0.0.1", server.port, local_hostname="c.example") as client:
             assert not client.extensions.pipelining
     assert transcript == [b"EHLO c.example\r\n", b"HELO c.example\r\n", b"QUIT\r\n"]
-
-
-def iterate(values: list[bytes]) -> Iterator[bytes]:
-    yield from values
 
 
 @pytest.mark.parametrize("kind", ["blocking", "aio"])

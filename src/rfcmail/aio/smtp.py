@@ -29,7 +29,6 @@ from typing import Any
 
 from .._tls import TLSMode
 from ..blocking.smtp import (
-    CHUNK_SIZE,
     SHUTTING_DOWN,
     TOO_MANY_CONNECTIONS,
     ClientTimeouts,
@@ -57,7 +56,7 @@ from ..blocking.smtp import (
 )
 from .. import smtp
 from ..errors import ProtocolError, RemoteProtocolError
-from ..smtp import NEED_DATA, PAUSED, Backend, Config, Event, Noop, OriginalRecipient, PeerInfo, Reply, Rset
+from ..smtp import NEED_DATA, PAUSED, Config, Event, Noop, OriginalRecipient, PeerInfo, Reply, Rset
 
 __all__ = [
     "ClientTimeouts",

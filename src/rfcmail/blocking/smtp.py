@@ -30,7 +30,7 @@ import re
 import socket
 import ssl
 import threading
-from collections.abc import AsyncIterable, Awaitable, Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, Awaitable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, BinaryIO, Union
 
