@@ -253,6 +253,8 @@ def test_attachments_and_filenames() -> None:
 
 def test_rfc2231_and_encoded_word_filenames() -> None:
     message = load("rfc2231.eml")
+    assert message.parts[1].disposition_params == {"filename": "Grüße und Küsse.pdf"}
+    assert message.parts[0].disposition_params == {} and message.parts[0].content_disposition is None
     names = [p.filename for p in message.attachments()]
     assert names == ["Grüße und Küsse.pdf", "résumé.txt", "Привет.bin"]
     assert message.parts[2].get_content() == "Résumé du projet."

@@ -147,6 +147,7 @@ class Part:
         "_default_ctype",
         "_boundary",
         "_params",
+        "_disposition",
         "_preamble_end",
         "_epilogue_start",
         "_modified",
@@ -169,6 +170,7 @@ class Part:
         self._default_ctype = "text/plain"
         self._boundary: str | None = None
         self._params: dict[str, str] | None = None
+        self._disposition: tuple[str, dict[str, str]] | None = None
         self._preamble_end: int | None = None
         self._epilogue_start: int | None = None
         self._modified = False
@@ -363,6 +365,7 @@ class Part:
             part = part._parent
         if lname in ("content-type", "content-disposition"):
             self._params = None
+            self._disposition = None
 
     def __setitem__(self, name: str, value: str) -> None:
         """Replace every field named ``name`` with one carrying ``value``.
@@ -474,13 +477,29 @@ class Part:
         self._note(found)
         return encoding
 
-    @property
-    def content_disposition(self) -> str | None:
-        """The disposition type, lower case (``inline``, ``attachment``), or ``None`` (RFC 2183)."""
+    def _parsed_disposition(self) -> tuple[str, dict[str, str]] | None:
         field = self.get_field("content-disposition")
         if field is None:
             return None
-        return field.unfolded().split(";", 1)[0].strip().lower() or None
+        if self._disposition is None:
+            from .headers import parse_content_disposition
+
+            found: list[Defect] = []
+            self._disposition = parse_content_disposition(field.unfolded(), defects=found)
+            self._note(found)
+        return self._disposition
+
+    @property
+    def content_disposition(self) -> str | None:
+        """The disposition type, lower case (``inline``, ``attachment``), or ``None`` without the field (RFC 2183)."""
+        parsed = self._parsed_disposition()
+        return None if parsed is None else parsed[0]
+
+    @property
+    def disposition_params(self) -> dict[str, str]:
+        """The Content-Disposition parameters (RFC 2183 section 2, RFC 2231 continuations joined and decoded)."""
+        parsed = self._parsed_disposition()
+        return {} if parsed is None else dict(parsed[1])
 
     @property
     def filename(self) -> str | None:
@@ -490,18 +509,14 @@ class Part:
         decoded too. The value is as the sender wrote it: pass it through
         :func:`rfcmail.message.headers.safe_filename` before using it as a path.
         """
-        field = self.get_field("content-disposition")
-        found: list[Defect] = []
-        name: str | None = None
-        if field is not None:
-            from .headers import parse_content_disposition
-
-            name = parse_content_disposition(field.unfolded(), defects=found)[1].get("filename")
+        parsed = self._parsed_disposition()
+        name = None if parsed is None else parsed[1].get("filename")
         if name is None:
             name = self.params.get("name")
-        if name is not None:
+        if name is not None and _ENCODED_WORD_HINT in name:
+            found: list[Defect] = []
             name = _decode_words_in_param(name, found)
-        self._note(found)
+            self._note(found)
         return name
 
     @property
