@@ -130,7 +130,9 @@ class MimePart:
         body: the content of a leaf: ``str`` for text (encoded with
             ``charset``, line breaks made canonical), ``bytes`` kept octet for
             octet, a binary stream read to its end, or for message/rfc822 the
-            raw message (bytes or an object with ``__bytes__``).
+            raw message (bytes or an object with ``__bytes__``). A message/*
+            body other than message/global is text written with an identity
+            encoding (RFC 2045 section 6.4), its line breaks made CRLF.
         parts: the children of a multipart, or the single encapsulated
             message of a message/rfc822 part.
         charset: the charset of a ``str`` body; default ``us-ascii`` when the
