@@ -16,6 +16,8 @@ import dns.exception
 import dns.name
 import dns.resolver
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rfcmail.dns import AsyncDNSResolver, DNSResolver, _combine, _translate, parse_nameserver
 from rfcmail.mx import AsyncResolver, MXFailure, MXLookupError, Resolver, resolve_targets
@@ -125,3 +127,20 @@ def test_combining_a_and_aaaa_failures() -> None:
     assert info.value is permanent
     empty = _combine("x.test", [], [])
     assert empty.addresses == () and empty.canonical_name is None
+
+
+@given(text=st.text(max_size=60))
+def test_parse_nameserver_arbitrary_text(text: str) -> None:
+    try:
+        host, port = parse_nameserver(text)
+    except ValueError:
+        return
+    assert host and 1 <= port <= 65535
+
+
+@given(address=st.ip_addresses(), port=st.integers(1, 65535))
+def test_parse_nameserver_round_trip(address: object, port: int) -> None:
+    text = str(address)
+    written = f"[{text}]:{port}" if ":" in text else f"{text}:{port}"
+    assert parse_nameserver(written) == (text, port)
+    assert parse_nameserver(f"[{text}]" if ":" in text else text) == (text, 53)

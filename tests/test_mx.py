@@ -533,3 +533,27 @@ def test_plan_properties(records: list[tuple[int, int]], max_hosts: int, per_hos
     assert len(result.addresses()) <= total
     best = min(p for p, host in records if host % 4)
     assert result.targets[0].preference == best  # the best usable host leads
+
+
+@given(text=st.text(max_size=60))
+def test_address_literal_arbitrary_text(text: str) -> None:
+    try:
+        parse_address_literal(text)
+    except MXLookupError as error:
+        assert error.permanent and error.failure is MXFailure.INVALID_DOMAIN
+
+
+@given(address=st.ip_addresses())
+def test_address_literal_round_trip(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> None:
+    literal = f"[IPv6:{address}]" if address.version == 6 else f"[{address}]"
+    assert parse_address_literal(literal) == address
+
+
+@given(text=st.text(max_size=80))
+def test_to_a_label_arbitrary_text(text: str) -> None:
+    try:
+        label = to_a_label(text)
+    except MXLookupError as error:
+        assert error.permanent and error.failure is MXFailure.INVALID_DOMAIN
+        return
+    assert label.isascii() and label == label.lower() and to_a_label(label) == label
