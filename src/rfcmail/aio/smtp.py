@@ -570,7 +570,9 @@ class SMTPClient(_ClientFront):
             await client.login("user", "password")
             result = await client.send_message(data, "me@example.org", ["you@example.net"])
 
-    The arguments are those of :class:`rfcmail.blocking.smtp.SMTPClient`.
+    The arguments and the attributes (``extensions``, ``tls_active``,
+    ``greeting``, ``authenticated_as``) are those of
+    :class:`rfcmail.blocking.smtp.SMTPClient`.
     PIPELINING is used when offered (MAIL, every RCPT and DATA go out in one
     write), BDAT when CHUNKING is offered; the message is streamed.
     """

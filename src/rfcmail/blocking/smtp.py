@@ -725,6 +725,13 @@ class SMTPClient(_ClientFront):
         pipelining: use PIPELINING when the server offers it.
         chunking: use BDAT when the server offers CHUNKING.
         source_address: a local ``(host, port)`` to bind to.
+
+    Attributes:
+        extensions: the server's EHLO extensions (:class:`rfcmail.smtp.Extensions`);
+            after STARTTLS, those of the new EHLO.
+        tls_active: the connection is protected by TLS.
+        greeting: the server's 220 greeting.
+        authenticated_as: the identity :meth:`login` authenticated, if any.
     """
 
     _socket: socket.socket | None = None
