@@ -354,24 +354,38 @@ def test_boundary_is_bchars_and_at_most_70() -> None:
 
 
 def test_boundary_that_occurs_in_a_body_is_not_used() -> None:
-    first = make_boundary(lambda size: b"\x01" * size)
+    first = make_boundary(lambda size: b"\x01" * size, 1)
     hostile = text_part(f"quoted: --{first}\n--{first}--\n")
     draws = iter([b"\x01" * 16, b"\x02" * 16])
     part = MimePart(content_type="multipart/mixed", parts=(hostile,))
     data = generate(part, random_bytes=lambda size: next(draws))
-    second = make_boundary(lambda size: b"\x02" * size)
-    assert f'boundary="{second}"'.encode() in data or f"boundary={second}".encode() in data
+    second = make_boundary(lambda size: b"\x02" * size, 2)
+    assert f'boundary="{second}"'.encode() in data
     message = stdlib_parse(data)
     parts = list(message.iter_parts())
     assert len(parts) == 1
     assert parts[0].get_content() == f"quoted: --{first}\r\n--{first}--\r\n"
 
 
-def test_constant_random_source_cannot_loop_forever() -> None:
-    boundary = make_boundary(lambda size: b"\x07" * size)
-    part = MimePart(content_type="multipart/mixed", parts=(text_part(f"--{boundary}\n"),))
+def test_constant_random_source_gives_distinct_nested_boundaries() -> None:
+    # Reproducible output: a constant source still numbers the boundaries.
+    constant = lambda size: b"\x07" * size  # noqa: E731
+    tree = MimePart(content_type="multipart/mixed", parts=(
+        MimePart(content_type="multipart/alternative",
+                 parts=(text_part("a"), MimePart(content_type="text/html", body="b"))),
+        MimePart(content_type="application/octet-stream", body=b"c")))
+    data = generate(tree, random_bytes=constant)
+    assert data == generate(tree, random_bytes=constant)
+    assert len(set(re.findall(rb'boundary="([^"]+)"', data))) == 2
+    stdlib_parse(data)
+
+
+def test_a_body_holding_every_candidate_cannot_loop_forever() -> None:
+    constant = lambda size: b"\x07" * size  # noqa: E731
+    lines = "".join(f"--{make_boundary(constant, n)}\n" for n in range(1, 40))
+    part = MimePart(content_type="multipart/mixed", parts=(text_part(lines),))
     with pytest.raises(ValueError, match="no boundary"):
-        generate(part, random_bytes=lambda size: b"\x07" * size)
+        generate(part, random_bytes=constant)
 
 
 def test_given_boundary_is_checked() -> None:

@@ -307,14 +307,18 @@ def parse_addresses_strictly(value: str, argument: str) -> list[_headers.Address
     return parsed
 
 
-def make_boundary(random_bytes: Callable[[int], bytes] = os.urandom) -> str:
-    """A fresh multipart boundary: ``=_`` and 32 random hex digits.
+def make_boundary(random_bytes: Callable[[int], bytes] = os.urandom, sequence: int = 0) -> str:
+    """A fresh multipart boundary: ``=_rfcmail_``, 32 random hex digits, ``.``, 6 digits of ``sequence``.
 
     "=_" never occurs in quoted-printable or base64 output (RFC 2045 section
     6.7 suggests it), so only identity-encoded bodies can collide, and the
-    generator checks those.
+    generator checks those. The generator numbers the boundaries of one
+    message, so that even a constant ``random_bytes`` (for reproducible
+    output) gives nested multiparts distinct boundaries.
     """
-    return "=_rfcmail_" + random_bytes(16).hex()
+    # Fixed width: no boundary of one message is a prefix of another
+    # (SECURITY.md A4.7, "--B1" against "--B10").
+    return f"=_rfcmail_{random_bytes(16).hex()}.{sequence:06d}"
 
 
 class _LineTooLong(ValueError):
@@ -349,13 +353,14 @@ class _Rendered:
 
 
 class _Generator:
-    __slots__ = ("_linesep", "_linesep_str", "_policy", "_random_bytes")
+    __slots__ = ("_linesep", "_linesep_str", "_policy", "_random_bytes", "_sequence")
 
     def __init__(self, policy: Policy, random_bytes: Callable[[int], bytes]) -> None:
         self._policy = policy
         self._linesep = policy.linesep
         self._linesep_str = policy.linesep.decode("ascii")
         self._random_bytes = random_bytes
+        self._sequence = 0
 
     # -- header fields -------------------------------------------------------
 
@@ -565,7 +570,8 @@ class _Generator:
             boundary = given
         else:
             for _ in range(_BOUNDARY_ATTEMPTS):
-                boundary = make_boundary(self._random_bytes)
+                self._sequence += 1
+                boundary = make_boundary(self._random_bytes, self._sequence)
                 if not _collides(boundary, children):
                     break
             else:
