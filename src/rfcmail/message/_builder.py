@@ -122,7 +122,7 @@ class MessageBuilder:
         write_bcc: write the Bcc field into the message (RFC 5322 section
             3.6.3 allows both).
         clock: gives the current time for Date.
-        random_bytes: randomness for the Message-ID, Content-IDs and
+        random_bytes: randomness for the Message-ID and the
             multipart boundaries.
     """
 
