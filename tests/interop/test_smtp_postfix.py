@@ -207,3 +207,22 @@ def test_large_message_streams_to_postfix(realworld: RealWorld, tmp_path: Path) 
     assert result.accepted == ("alice@example.test",)
     delivered = _wait_in_maildir(realworld, "alice", marker)
     _crlf_tail(delivered, path.read_bytes())
+
+
+@pytest.mark.parametrize("blocking", [False, True], ids=["aio", "threaded"])
+def test_postfix_relays_a_burst_to_rfcmail(realworld: RealWorld, blocking: bool) -> None:
+    """Postfix's smtp client pipelines MAIL/RCPT/DATA and reuses connections; all 20 messages arrive intact."""
+    backend = RecordingBackend()
+    messages = [unique_message(f"burst-{blocking}-{n}") for n in range(20)]
+    try:
+        with ServerThread(backend, port=realworld.ports["SMARTHOST_PORT"], blocking=blocking):
+            with smtplib.SMTP("127.0.0.1", realworld.ports["SMTP_PORT"], timeout=10) as client:
+                for n, (_marker, message) in enumerate(messages):
+                    client.sendmail("bob@example.test", [f"r{n}@remote.test", f"s{n}@remote.test"], message)
+            for marker, message in messages:
+                received = backend.wait_for(lambda m, marker=marker: marker in m.content, timeout=30,
+                                            describe=realworld.logs)
+                assert received.content.endswith(message)
+                assert len(received.recipients) == 2
+    finally:
+        realworld.flush_postfix_queue()
