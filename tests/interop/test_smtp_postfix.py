@@ -26,7 +26,7 @@ from rfcmail._tls import TLSMode
 from rfcmail.aio.smtp import SMTPClient as AsyncSMTPClient
 from rfcmail.blocking.smtp import SendResult, SMTPClient
 
-from ..aio.support import RecordingBackend, ServerThread, TLSFiles, credentials, unique_message
+from ..aio.support import Received, RecordingBackend, ServerThread, TLSFiles, credentials, unique_message
 from .realworld import RealWorld
 
 pytestmark = pytest.mark.interop
@@ -220,8 +220,10 @@ def test_postfix_relays_a_burst_to_rfcmail(realworld: RealWorld, blocking: bool)
                 for n, (_marker, message) in enumerate(messages):
                     client.sendmail("bob@example.test", [f"r{n}@remote.test", f"s{n}@remote.test"], message)
             for marker, message in messages:
-                received = backend.wait_for(lambda m, marker=marker: marker in m.content, timeout=30,
-                                            describe=realworld.logs)
+                def carries(candidate: Received, marker: bytes = marker) -> bool:
+                    return marker in candidate.content
+
+                received = backend.wait_for(carries, timeout=30, describe=realworld.logs)
                 assert received.content.endswith(message)
                 assert len(received.recipients) == 2
     finally:
