@@ -180,9 +180,10 @@ def test_per_ip_connection_limit_at_the_boundary(blocking: bool, limit: int) -> 
                 client.close()
 
 
-def test_total_connection_limit() -> None:
+def test_total_connection_limit(blocking: bool) -> None:
+    """The threaded server's thread count is bounded by the same limit."""
     backend = RecordingBackend()
-    with ServerThread(backend, max_connections=2, max_connections_per_ip=10) as server:
+    with ServerThread(backend, blocking=blocking, max_connections=2, max_connections_per_ip=10) as server:
         with wire(server.port), wire(server.port):
             with wire(server.port, greet=False) as third:
                 assert third.reply().startswith(b"421 4.7.0")
