@@ -299,6 +299,7 @@ class MTA:
         # The runner schedules from memory: the queue on disk is read at start
         # (recover) and for each delivery, never scanned per pass.
         self._entries: dict[str, QueueEntry] = {}
+        self._local_slots = asyncio.Semaphore(8)
         self.delivered = 0
         self.bounced = 0
 
@@ -423,22 +424,24 @@ class MTA:
         return max(0.05, min(self.config.queue_interval, min(upcoming) - now))
 
     async def run_once(self, entries: Sequence[QueueEntry]) -> None:
-        """Try every pending recipient of ``entries`` once and record the results."""
+        """Try every pending recipient of ``entries`` once and record the results.
+
+        Messages for local recipients only are delivered several at a time,
+        so that their fsyncs overlap and their queue removals share
+        directory syncs; each is recorded as soon as it is delivered, so a
+        crash can repeat at most the deliveries in flight.
+        """
         by_destination: dict[str, list[DeliveryJob]] = {}
         results: dict[str, list[RecipientOutcome]] = {}
+        local_only: list[tuple[QueueEntry, list[RecipientStatus]]] = []
         for entry in entries:
             local = [r for r in entry.pending if self._is_local(r.recipient.address)]
             remote = [r for r in entry.pending if not self._is_local(r.recipient.address)]
+            if local and not remote:
+                local_only.append((entry, local))
+                continue
             if local:
-                message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
-                delivered = await asyncio.to_thread(self.local.deliver, entry, local, message)
-                if remote:
-                    results[entry.queue_id] = delivered
-                else:
-                    # Record at once: the window in which a crash can cause a
-                    # second local delivery is this one message, not a batch.
-                    await self._settle(entry, delivered)
-                    continue
+                results[entry.queue_id] = await self._deliver_local(entry, local)
             results.setdefault(entry.queue_id, [])
             groups: dict[str, list[RecipientStatus]] = {}
             for status in remote:
@@ -448,19 +451,26 @@ class MTA:
                 by_destination.setdefault(key, []).append(DeliveryJob(
                     entry=entry, recipients=tuple(statuses),
                     open_message=functools.partial(self.queue.open_message, entry.queue_id)))
-        if by_destination:
-            outcomes = await asyncio.gather(*(
-                self.remote.deliver(destination, jobs) for destination, jobs in by_destination.items()))
-            for per_entry in outcomes:
-                for queue_id, items in per_entry.items():
-                    results[queue_id] += items
+        remote_run = asyncio.gather(*(
+            self.remote.deliver(destination, jobs) for destination, jobs in by_destination.items()))
+        await asyncio.gather(remote_run, *(self._deliver_and_settle(e, local) for e, local in local_only))
+        for per_entry in remote_run.result():
+            for queue_id, items in per_entry.items():
+                results[queue_id] += items
         for entry in entries:
             if entry.queue_id in results:
                 await self._settle(entry, results[entry.queue_id])
 
+    async def _deliver_local(self, entry: QueueEntry, local: list[RecipientStatus]) -> list[RecipientOutcome]:
+        async with self._local_slots:
+            message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
+            return await asyncio.to_thread(self.local.deliver, entry, local, message)
+
+    async def _deliver_and_settle(self, entry: QueueEntry, local: list[RecipientStatus]) -> None:
+        await self._settle(entry, await self._deliver_local(entry, local))
+
     def _is_local(self, address: str) -> bool:
-        return self.policy.check_recipient(address, client_address=None).route is Route.LOCAL or (
-            self.policy.is_local_domain(address.rpartition("@")[2]))
+        return self.policy.is_local_domain(address.rpartition("@")[2])
 
     async def _settle(self, entry: QueueEntry, outcomes: list[RecipientOutcome]) -> None:
         pending_after = {r.recipient.address for r in entry.pending} - {
