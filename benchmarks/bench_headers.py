@@ -294,7 +294,8 @@ def main(argv: list[str] | None = None) -> int:
                 times.append(measured)
             cells = "".join(f"{t:>9.3f}s" for t in times) + "".join(f"{'gave up':>10}" for _ in sizes[len(times):])
             ratios = " ".join(f"{b / a:.1f}" for a, b in zip(times, times[1:]) if a > 0)
-            print(f"{(family + ' ' + label):<28}{cells}   {ratios}")
+            per_mib = f"   {times[-1] / (sizes[len(times) - 1] / 2**20):.2f} s/MiB at the largest" if times else ""
+            print(f"{(family + ' ' + label):<28}{cells}   {ratios}{per_mib}")
     return 0
 
 

@@ -314,3 +314,16 @@ def test_rfc_2231_special_characters_are_quoted_for_interop(value: str) -> None:
     header = email.policy.default.header_factory("Content-Disposition", "attachment" + text)
     assert header.params["filename"] == value
     assert parse_parameters(text) == {"filename": value}
+
+
+@pytest.mark.parametrize(
+    "charset",
+    ["utf-7", "unknown-8bit", "x-user-defined", "us-ascii", "windows-1252", "koi8-r", "gb2312", "shift_jis", "base64", "zlib", ""],
+)
+def test_a4_9_rfc_2231_charset_labels_never_raise(charset: str) -> None:
+    defects: list[Defect] = []
+    _, params = parse_content_disposition(f"attachment; filename*={charset}''caf%E9%FF%FE.txt", defects=defects)
+    assert params["filename"].startswith("caf")
+    assert params["filename"].endswith(".txt")
+    if charset in ("unknown-8bit", "x-user-defined", "base64", "zlib"):
+        assert UnknownCharset in kinds(defects)

@@ -87,6 +87,10 @@ class Address:
         return _to_unicode(self.domain)
 
     def __str__(self) -> str:
+        """``format_address(self, utf8=True)``: for display, so non-ASCII stays readable.
+
+        Use :func:`format_address` with ``utf8=False`` for a 7-bit header.
+        """
         return format_address(self, utf8=True)
 
 
