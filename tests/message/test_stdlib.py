@@ -1,8 +1,9 @@
 """Differential tests against the standard library on every corpus message, and conversion both ways.
 
 rfcmail and ``email`` with ``policy.default`` must agree on the part tree,
-content types, file names, decoded payloads, preamble and epilogue, the
-Subject, the Date and the addresses, except where the stdlib is wrong or
+content types, file names, decoded payloads, the text and HTML bodies
+(``text_body()``/``html_body()`` against ``get_body()``), preamble and
+epilogue, the Subject, the Date and the addresses, except where the stdlib is wrong or
 gives up. Each deliberate divergence is listed in :data:`DIVERGENCES` with its
 reason, and the test checks that the divergence still exists (so the list
 cannot go stale) and that rfcmail's side of it is what the RFC asks for.
@@ -106,6 +107,15 @@ def differences(data: bytes) -> set[str]:
         except (LookupError, KeyError):
             content = "<stdlib raised>"
         if mine.get_content() != content:
+            found.add("content")
+    assert isinstance(theirs, EmailMessage)
+    for kind, mine_body in (("plain", ours.text_body()), ("html", ours.html_body())):
+        try:
+            body = theirs.get_body((kind,))
+            expected: Any = None if body is None else body.get_content()
+        except (LookupError, KeyError):
+            expected = "<stdlib raised>"
+        if mine_body != expected:
             found.add("content")
     for name in ("Subject", "Comments", "X-Mixed"):
         value = theirs[name]
