@@ -22,7 +22,6 @@ import secrets
 import signal
 import socket
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import BinaryIO
 
@@ -226,22 +225,11 @@ class _Progress(io.RawIOBase):
 
 
 def _built_message(args: argparse.Namespace) -> bytes:
-    from .message.headers import encode_header, format_date
+    """A text/plain message from ``--from``, ``--to``, ``--subject`` and ``--body``."""
+    from .message import SMTP, MessageBuilder
 
-    lines = [
-        f"From: {args.sender}",
-        f"To: {', '.join(args.to)}",
-        "Subject: " + encode_header(args.subject, header_name="Subject"),
-        f"Date: {format_date(datetime.now(timezone.utc))}",
-        f"Message-ID: <{secrets.token_hex(12)}@{socket.getfqdn() or 'localhost'}>",
-        "MIME-Version: 1.0",
-        "Content-Type: text/plain; charset=utf-8",
-        "Content-Transfer-Encoding: 8bit",
-    ]
-    body = args.body.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\r\n")
-    if not body.endswith("\r\n"):
-        body += "\r\n"
-    message: bytes = ("\r\n".join(lines) + "\r\n\r\n" + body).encode("utf-8")
+    builder = MessageBuilder(from_=args.sender, to=list(args.to), subject=args.subject)
+    message: bytes = builder.text(args.body).build(SMTP)
     return message
 
 
