@@ -754,3 +754,14 @@ def test_structural_defects_say_where() -> None:
     assert no_start.defects[0].offset == no_start.offsets[1]
     empty = parse(b"Content-Type: multipart/mixed; boundary=B\r\n\r\npre\r\n--B--\r\n")
     assert [(type(d), d.offset) for d in empty.defects] == [(MultipartWithoutParts, empty.offsets[1] + len(b"pre"))]
+
+
+@pytest.mark.parametrize("delta", [-1, 0, 1])
+def test_spool_threshold(delta: int) -> None:
+    data = b"Subject: s\r\n\r\n" + b"x" * 100
+    parser = Parser(policy=Policy(spool_threshold=len(data) - delta))
+    parser.feed(data[:50])
+    parser.feed(data[50:])
+    message = parser.close()
+    assert parser.spooled == (delta > 0)
+    assert bytes(message) == data and message.raw_body == b"x" * 100
