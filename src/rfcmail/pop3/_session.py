@@ -140,13 +140,7 @@ class ServerSession:
         response = Response.from_reply_hint(error.reply_hint)
         if response.ok:
             response = Response(ok=False, text=response.text)
-        data = self.conn.send(response)
-        if self.conn.reply_delay:
-            yield Delay(seconds=self.conn.reply_delay)
-        yield data
-        if self.conn.state is State.CLOSED:
-            self.connection_lost()
-            yield CLOSE
+        yield from self._reply(response)
 
     def connection_lost(self) -> None:
         """Release the maildrop without committing anything (RFC 1939 section 6)."""
