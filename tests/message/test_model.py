@@ -141,6 +141,21 @@ def test_new_fields_follow_the_line_ending_of_the_block() -> None:
     assert bytes(nothing) == b"Subject: s\r\n"
 
 
+def test_address_fields_are_generated_from_their_addresses() -> None:
+    message = parse(b"To: old@example.org\r\n\r\nbody")
+    message["To"] = "Jürgen, Groß <juergen@example.de>, bob@example.net"
+    out = bytes(message)
+    assert out.isascii()
+    reparsed = parse(out)
+    assert [(a.display_name, a.addr_spec) for a in reparsed.to if isinstance(a, Address)] == [
+        ("Jürgen, Groß", "juergen@example.de"),
+        ("", "bob@example.net"),
+    ]
+    assert reparsed.defects == []
+    message["Cc"] = "not an address list <<<"
+    assert parse(bytes(message))["Cc"] == "not an address list <<<"
+
+
 def test_utf8_policy_writes_raw_utf8() -> None:
     message = parse(b"Subject: x\r\n\r\nbody", policy=SMTPUTF8)
     message["Subject"] = "Grüße"

@@ -335,14 +335,17 @@ class Part:
             raise LocalProtocolError(f"invalid header field name {name!r} (RFC 5322 section 3.6.8)")
         if any(char in value for char in "\r\n\0"):
             raise LocalProtocolError(f"a CR, LF or NUL in the value of {name!r} would break the header")
-        from .headers import encode_header
-
         policy = self._ctx.policy
         linesep = self._linesep()
-        encoded = encode_header(value, header_name=name, max_line_length=policy.max_line_length, utf8=policy.utf8)
+        text = _address_field(name, value, policy)
+        if text is None:
+            from .headers import encode_header
+
+            encoded = encode_header(value, header_name=name, max_line_length=policy.max_line_length, utf8=policy.utf8)
+            text = f"{name}: {encoded}\r\n"
         if linesep == b"\n":
-            encoded = encoded.replace("\r\n", "\n")
-        raw = f"{name}: {encoded}".encode("utf-8") + linesep
+            text = text.replace("\r\n", "\n")
+        raw = text.encode("utf-8")
         field = HeaderField(name, raw, len(name), self)
         field._value = value
         return field
@@ -669,6 +672,30 @@ class Part:
 
 
 _ENCODED_WORD_HINT = "=?"
+
+# Fields whose value is an address list (RFC 5322 sections 3.6.2, 3.6.3, 3.6.6).
+_ADDRESS_FIELDS = frozenset(
+    {"from", "sender", "reply-to", "to", "cc", "bcc", "resent-from", "resent-sender", "resent-to", "resent-cc", "resent-bcc"}
+)
+
+
+def _address_field(name: str, value: str, policy: Policy) -> str | None:
+    """``Name: value`` for an address field, generated from its parsed addresses, or ``None`` to encode it as text.
+
+    Display names get encoded words where RFC 2047 section 5(3) allows them
+    (whole phrase words, never inside an addr-spec); a value that does not
+    parse cleanly is left to the unstructured encoder.
+    """
+    if name.lower() not in _ADDRESS_FIELDS:
+        return None
+    from .headers import fold, format_address_list, parse_address_list
+
+    found: list[Defect] = []
+    items = parse_address_list(value, defects=found)
+    if found or not items:
+        return None
+    formatted = format_address_list(items, utf8=policy.utf8)
+    return fold(name, formatted, max_line_length=policy.max_line_length)
 
 
 def _decode_words_in_param(value: str, defects: list[Defect]) -> str:
