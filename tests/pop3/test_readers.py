@@ -319,3 +319,21 @@ def test_generated_listing_lines_round_trip(entry: pop3.ScanListing | pop3.Uniqu
     kind: type[pop3.Command] = (pop3.List if isinstance(entry, pop3.ScanListing)
                                 else pop3.Uidl if isinstance(entry, pop3.UniqueIdListing) else pop3.Capa)
     assert maybe_read_listing_line(ReceiveBuffer(write_response(entry)), DEFAULT_LIMITS, kind) == entry
+
+
+def test_listing_and_auth_lines_bytewise_with_trailing_data() -> None:
+    for data, read, expected in (
+        (b"3 1200\r\n", lambda b: maybe_read_listing_line(b, DEFAULT_LIMITS, pop3.List),
+         pop3.ScanListing(message_number=3, size=1200)),
+        (b"STLS\r\n", lambda b: maybe_read_listing_line(b, DEFAULT_LIMITS, pop3.Capa), pop3.Capability(name="STLS")),
+        (b"AGFsaWNl\r\n", lambda b: maybe_read_auth_line(b, DEFAULT_LIMITS), pop3.AuthResponse(data=b"\0alice")),
+    ):
+        buf = ReceiveBuffer()
+        results = []
+        for byte in data + b"+OK tra":  # trailing data: the start of the next line
+            buf.append(bytes([byte]))
+            result = read(buf)
+            if result is not None:
+                results.append(result)
+        assert results == [expected]
+        assert bytes(buf) == b"+OK tra"
