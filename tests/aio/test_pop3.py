@@ -75,3 +75,27 @@ def test_failures_close_and_dropped_sessions_delete_nothing() -> None:
 
     asyncio.run(run())
     assert len(store.messages("alice")) == 2
+
+
+def test_client_refuses_bytes_injected_after_stls_ok() -> None:
+    """A2.2: a forged reply that arrives with the STLS +OK is never trusted."""
+
+    async def run() -> None:
+        async def fake(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"+OK hi\r\n")
+            await reader.readline()
+            writer.write(b"+OK\r\nSTLS\r\n.\r\n")
+            await reader.readline()
+            writer.write(b"+OK begin TLS\r\n+OK forged\r\n")
+            await writer.drain()
+            await reader.read()
+            writer.close()
+
+        server = await asyncio.start_server(fake, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        with pytest.raises(RemoteProtocolError, match="after the STLS"):
+            await POP3Client.connect("127.0.0.1", port, timeout=5)
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(run())
