@@ -421,3 +421,95 @@ def test_shutdown_tells_connected_clients_421(blocking: bool) -> None:
     finally:
         client.close()
     assert backend.closed_sessions == 1
+
+
+def test_async_sessions_that_never_suspend(blocking: bool) -> None:
+    """Coroutines that finish at once run inline (the asyncio server's fast path), errors included."""
+    class EagerSession(RecordingSession):
+        async def mail(self, mail: Any, context: SessionContext) -> None:  # type: ignore[override]
+            super().mail(mail, context)
+
+        async def rcpt(self, rcpt: Rcpt, context: SessionContext) -> None:  # type: ignore[override]
+            if rcpt.forward_path.startswith("no"):
+                raise SMTPReplyError(550, "5.1.1", "Unknown")
+            super().rcpt(rcpt, context)
+
+        async def data(self, chunk: bytes, context: SessionContext) -> None:  # type: ignore[override]
+            super().data(chunk, context)
+
+        async def end(self, context: SessionContext) -> str | None:  # type: ignore[override]
+            return super().end(context)
+
+    class EagerBackend(RecordingBackend):
+        async def session(self, peer: PeerInfo) -> RecordingSession:  # type: ignore[override]
+            return EagerSession(self)
+
+    backend = EagerBackend()
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        assert client.command(b"RCPT TO:<no@example.test>") == b"550 5.1.1 Unknown\r\n"
+        assert client.command(b"RCPT TO:<yes@example.test>").startswith(b"250")
+        client.command(b"DATA")
+        client.sock.sendall(dot_stuffed(MESSAGE))
+        assert client.reply().startswith(b"250 2.0.0")
+    assert backend.only_message().content == MESSAGE
+
+
+def test_client_leaving_while_a_handler_is_suspended(blocking: bool) -> None:
+    entered = __import__("threading").Event()
+
+    class SlowEnd(RecordingSession):
+        async def end(self, context: SessionContext) -> str | None:  # type: ignore[override]
+            entered.set()
+            await asyncio.sleep(0.2)
+            return super().end(context)
+
+    class SlowBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return SlowEnd(self)
+
+    backend = SlowBackend()
+    with ServerThread(backend, blocking=blocking) as server:
+        with wire(server.port) as client:
+            client.command(b"EHLO raw.example")
+            client.command(b"MAIL FROM:<a@example.test>")
+            client.command(b"RCPT TO:<b@example.test>")
+            client.command(b"DATA")
+            client.sock.sendall(dot_stuffed(MESSAGE))
+            assert entered.wait(5)
+        deadline = time.monotonic() + 5
+        while backend.closed_sessions == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert backend.closed_sessions == 1  # told once, after its handler finished
+    assert len(backend.messages) == 1
+
+
+def test_failed_starttls_handshake_closes_the_session(blocking: bool, tmp_path: Any) -> None:
+    import subprocess
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                    "-days", "1", "-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+
+    class Files:
+        chain = cert
+        key = tmp_path / "key.pem"
+
+    backend = RecordingBackend()
+    with ServerThread(backend, blocking=blocking, tls=Files(), max_connections_per_ip=1) as server:
+        with wire(server.port) as client:
+            client.command(b"EHLO raw.example")
+            assert client.command(b"STARTTLS").startswith(b"220")
+            client.sock.sendall(b"this is not a TLS ClientHello\r\n" * 10)
+            try:
+                assert client.closed()
+            except ConnectionResetError:
+                pass  # closed with our bytes unread: a reset is a close too
+        deadline = time.monotonic() + 5
+        while backend.closed_sessions == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        with wire(server.port) as again:  # the connection's slot was given back (limit 1 per IP)
+            assert again.command(b"NOOP").startswith(b"250")
+    assert backend.closed_sessions == 2

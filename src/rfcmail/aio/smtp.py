@@ -318,12 +318,10 @@ class _ServerProtocol(asyncio.Protocol):
             )
         except (OSError, ssl.SSLError, asyncio.TimeoutError, ConnectionError) as error:
             log.info("STARTTLS handshake with %s failed: %s", driver.context.peer.address, error)
-            self.busy = False
-            self.transport.abort()
+            self._handshake_failed(error)
             return
         if transport is None:
-            self.busy = False
-            self.transport.abort()
+            self._handshake_failed(None)
             return
         self.transport = transport
         ssl_object = transport.get_extra_info("ssl_object")
@@ -335,6 +333,15 @@ class _ServerProtocol(asyncio.Protocol):
         self.busy = False
         self.last_activity = self.loop.time()
         self._pump()
+
+    def _handshake_failed(self, error: BaseException | None) -> None:
+        # asyncio never reports connection_lost to a protocol whose TLS handshake
+        # did not finish: release the connection slot and close the session here.
+        self.busy = False
+        self.tls_handshaking = False
+        if self.transport is not None:
+            self.transport.abort()
+        self.connection_lost(error if isinstance(error, Exception) else None)
 
     def shut_down(self) -> None:
         """The server is going away: say 421 unless the connection is closing anyway, then close."""
