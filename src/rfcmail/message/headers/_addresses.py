@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ..._abnf import DOT_ATOM_TEXT
 from ...errors import RemoteProtocolError
 from .._defects import Defect, InvalidAddress, ObsoleteSyntax
 from ._encoded_words import MAX_ENCODED_WORD, decode_encoded_words, encode_words
@@ -468,7 +469,7 @@ def _check_display_name(address: Address, defects: list[Defect]) -> None:
 
 # Fast path: comma-separated ``addr-spec``, ``atoms <addr-spec>`` or
 # ``"quoted" <addr-spec>`` with plain dot-atoms and no comments.
-_FAST_DOT_ATOM = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*"
+_FAST_DOT_ATOM = DOT_ATOM_TEXT
 _FAST_ELEMENT_RE = re.compile(
     r"[ \t]*(?:"
     rf"(?:(?P<atoms>[{_FAST_TEXT}]+(?:[ \t]+[{_FAST_TEXT}]+)*)"

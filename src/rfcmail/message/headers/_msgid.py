@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import re
 
+from ..._abnf import DOT_ATOM_TEXT
 from .._defects import Defect, InvalidMessageId, ObsoleteSyntax
 from ._addresses import _AddrSpecError, _dotted, _quote_local_part
 from ._tokens import ATOM, BROKEN, DOMAIN_LITERAL, QUOTED, SPECIAL, Token, fix_surrogates, tokenize, unfold
 
 __all__ = ["parse_msgid", "parse_msgid_list"]
 
-_DOT_ATOM_TEXT = r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+(?:\.[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]+)*"
-_ID = rf"<{_DOT_ATOM_TEXT}@(?:{_DOT_ATOM_TEXT}|\[[\x21-\x5a\x5e-\x7e]*\])>"
+# msg-id = "<" id-left "@" id-right ">"; id-left = dot-atom-text; id-right = dot-atom-text / no-fold-literal
+_ID = rf"<{DOT_ATOM_TEXT}@(?:{DOT_ATOM_TEXT}|\[[\x21-\x5a\x5e-\x7e]*\])>"
 _FAST_ONE_RE = re.compile(rf"[ \t\r\n]*({_ID})[ \t\r\n]*\Z")
 _FAST_LIST_RE = re.compile(rf"(?:[ \t\r\n]*{_ID})+[ \t\r\n]*\Z")
 _FAST_FIND_RE = re.compile(_ID)
