@@ -513,3 +513,20 @@ def test_failed_starttls_handshake_closes_the_session(blocking: bool, tmp_path: 
         with wire(server.port) as again:  # the connection's slot was given back (limit 1 per IP)
             assert again.command(b"NOOP").startswith(b"250")
     assert backend.closed_sessions == 2
+
+
+def test_a_client_that_does_not_read_its_replies_is_throttled(blocking: bool) -> None:
+    """Replies are not buffered without bound: reading stops while the client does not read."""
+    count = 30_000
+    with ServerThread(RecordingBackend(), blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        sender = __import__("threading").Thread(target=client.sock.sendall, args=(b"NOOP\r\n" * count,))
+        sender.start()
+        time.sleep(0.3)  # the server answers until its write buffer is full, then waits
+        replies = 0
+        while replies < count:
+            line = client.stream.readline()
+            assert line.startswith(b"250 "), line
+            replies += 1
+        sender.join(10)
+        assert client.command(b"QUIT").startswith(b"221")
