@@ -106,6 +106,21 @@ class Conversation(RuleBasedStateMachine):
     def finished(self) -> None:
         assert self.client.their_state is State.CLOSED
 
+    @precondition(lambda self: self.client.our_state in (State.RCPT, State.BDAT) and not self._closed()
+                  and self.client.extensions.chunking)
+    @rule(chunk=BODIES, last=st.booleans())
+    def client_sends_bdat(self, chunk: bytes, last: bool) -> None:
+        before = len(self.pair.server_events)
+        try:
+            self.pair.client_send(smtp.Bdat(size=len(chunk), last=last))
+        except LocalProtocolError:
+            return  # without PIPELINING the client waits for the previous reply
+        self.pair.client_send(smtp.MessageChunk(data=chunk))
+        events = self.pair.server_events[before:]
+        if events and isinstance(events[0], smtp.Bdat):
+            # Accepted chunks arrive unchanged (no stuffing, no line-ending checks).
+            assert b"".join(e.data for e in events if isinstance(e, smtp.MessageChunk)) == chunk
+
     @invariant()
     def sides_agree(self) -> None:
         if self._closed() or self.client.pending_commands:

@@ -1040,6 +1040,8 @@ class Connection:
             raise LocalProtocolError("answer a SASL challenge only after it arrived")
 
     def _client_send_chunk(self, event: MessageChunk) -> bytes:
+        if not event.data and (self._stuffer is not None or self._requested is State.BDAT or self._bdat_message_ended):
+            return b""  # nothing to send: allowed wherever content may go (BDAT 0 included)
         if self._chunk_remaining or self._chunk_command is not None:
             if len(event.data) > self._chunk_remaining:
                 raise LocalProtocolError(
