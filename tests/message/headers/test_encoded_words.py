@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import email.header
+import encodings.aliases
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rfcmail.message import (
     BareCRorLF,
@@ -19,6 +23,7 @@ from rfcmail.message import (
     UnterminatedEncodedWord,
 )
 from rfcmail.message.headers import decode_encoded_words, encode_header, unfold
+from rfcmail.message.headers._encoded_words import decode_bytes
 
 
 def decode(value: str) -> tuple[str, list[Defect]]:
@@ -269,3 +274,31 @@ def test_where_we_are_more_lenient_than_rfc_2047() -> None:
     the RFC, literal text. Mail readers decode it anyway, and so do we.
     """
     assert decode_encoded_words("(=?ISO-8859-1?Q?a?=)") == "(a)"
+
+
+ALL_CODEC_LABELS = sorted(
+    set(encodings.aliases.aliases)
+    | set(encodings.aliases.aliases.values())
+    | {"utf-7", "punycode", "idna", "unicode_escape", "raw_unicode_escape", "undefined", "utf-16", "utf-32"}
+)
+
+
+@given(st.sampled_from(ALL_CODEC_LABELS), st.binary(max_size=24))
+def test_a4_9_every_python_codec_label_decodes_without_raising(label: str, data: bytes) -> None:
+    """Any label Python knows, with any bytes: a str comes back, never an exception.
+
+    idna and punycode once raised here (they refuse errors="replace"), and
+    punycode decodes in quadratic time: both are treated as unknown charsets.
+    """
+    defects: list[Defect] = []
+    result = decode_bytes(data, label, defects)
+    assert isinstance(result, str)
+    encoded = base64.b64encode(data).decode("ascii")
+    assert isinstance(decode_encoded_words(f"=?{label}?b?{encoded}?=", defects=defects), str)
+
+
+@pytest.mark.parametrize("label", ["idna", "punycode", "unicode_escape", "raw-unicode-escape", "undefined"])
+def test_codecs_that_are_not_charsets(label: str) -> None:
+    defects: list[Defect] = []
+    assert decode_bytes(b"abc\\u0041\xff", label, defects) == "abc\\u0041\ufffd"
+    assert kinds(defects) == {UnknownCharset}

@@ -65,7 +65,15 @@ def _codec_name(charset: str) -> str | None:
     # decoding a header with those would be a decompression bomb.
     if not getattr(info, "_is_text_encoding", True):
         return None
+    # Text codecs that are not charsets: punycode and idna decode in
+    # quadratic time and refuse errors="replace"; the escape codecs turn
+    # backslash sequences into arbitrary characters; "undefined" always fails.
+    if info.name in _NOT_CHARSETS:
+        return None
     return info.name
+
+
+_NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
 
 
 def decode_bytes(data: bytes, charset: str, defects: list[Defect] | None) -> str:
@@ -83,12 +91,16 @@ def decode_bytes(data: bytes, charset: str, defects: list[Defect] | None) -> str
     try:
         return data.decode(codec)
     except UnicodeDecodeError:
-        if defects is not None:
-            defects.append(UndecodableBytes(f"bytes invalid in charset {charset!r} replaced"))
-        return data.decode(codec, "replace")
-    except (LookupError, ValueError, TypeError):  # pragma: no cover - codec misbehaving
+        pass
+    except (UnicodeError, LookupError, ValueError, TypeError):  # pragma: no cover - a codec misbehaving
         if defects is not None:
             defects.append(UnknownCharset(f"charset {charset!r} could not decode"))
+        return data.decode("ascii", "replace")
+    if defects is not None:
+        defects.append(UndecodableBytes(f"bytes invalid in charset {charset!r} replaced"))
+    try:
+        return data.decode(codec, "replace")
+    except (UnicodeError, LookupError, ValueError, TypeError):  # pragma: no cover - a codec misbehaving
         return data.decode("ascii", "replace")
 
 
