@@ -54,3 +54,14 @@ def test_chunked_delivery_gives_the_same_events(chunk_size: int) -> None:
 def test_bad_chunk_size() -> None:
     with pytest.raises(ValueError):
         ConnectionPair(smtp.Connection(smtp.CLIENT), smtp.Connection(smtp.SERVER), chunk_size=0)
+
+
+def test_partial_batch_is_delivered_before_the_error() -> None:
+    from rfcmail.errors import LocalProtocolError
+
+    pair = make_pair()
+    with pytest.raises(LocalProtocolError):
+        pair.client_send(smtp.Ehlo(domain="c.example"), smtp.Mail(reverse_path="a@b.example"))
+    # The EHLO went out and reached the server; the MAIL did not.
+    assert pair.server_events == [smtp.Ehlo(domain="c.example")]
+    assert bytes(pair.client_wire) == b"EHLO c.example\r\n"

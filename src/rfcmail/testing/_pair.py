@@ -97,15 +97,33 @@ class ConnectionPair(Generic[C, S]):
             if type(event).__name__ == "ConnectionClosed":
                 return out
 
+    def _send(self, sender: SansIOConnection, events: tuple[Any, ...]) -> bytes:
+        out = bytearray()
+        try:
+            for event in events:
+                out += sender.send(event)
+        except Exception:
+            # What was sent before the refused event is on the wire: deliver it.
+            if sender is self.client:
+                self.client_write(bytes(out))
+            else:
+                self.server_write(bytes(out))
+            raise
+        return bytes(out)
+
     def client_send(self, *events: Any) -> list[Any]:
-        """The client sends ``events``; return the events the server reads from them."""
-        data = b"".join(self.client.send(event) for event in events)
+        """The client sends ``events``; return the events the server reads from them.
+
+        If the machine refuses one of them, the bytes of those before it are
+        still delivered, then the error propagates.
+        """
+        data = self._send(self.client, events)
         self.client_wire += data
         return self._deliver(data, self.server, self.server_events)
 
     def server_send(self, *events: Any) -> list[Any]:
-        """The server sends ``events``; return the events the client reads from them."""
-        data = b"".join(self.server.send(event) for event in events)
+        """The server sends ``events``; return the events the client reads from them (see :meth:`client_send`)."""
+        data = self._send(self.server, events)
         self.server_wire += data
         return self._deliver(data, self.client, self.client_events)
 
