@@ -29,12 +29,15 @@ BODIES = st.binary(max_size=120).map(lambda b: b.replace(b"\x00", b""))
 
 
 class Conversation(RuleBasedStateMachine):
+    server_config = smtp.Config(
+        hostname="mx.example", starttls=True, auth_mechanisms=("PLAIN", "LOGIN"), require_tls_for_auth=False)
+    chunk_size: int | None = None
+
     def __init__(self) -> None:
         super().__init__()
         self.client = smtp.Connection(smtp.CLIENT)
-        self.server = smtp.Connection(smtp.SERVER, smtp.Config(
-            hostname="mx.example", starttls=True, auth_mechanisms=("PLAIN", "LOGIN"), require_tls_for_auth=False))
-        self.pair = ConnectionPair(self.client, self.server)
+        self.server = smtp.Connection(smtp.SERVER, self.server_config)
+        self.pair = ConnectionPair(self.client, self.server, chunk_size=self.chunk_size)
         self.pair.server_send(self.server.greeting())
         self.sent_content = bytearray()
         self.in_message = False
@@ -132,5 +135,14 @@ class Conversation(RuleBasedStateMachine):
         assert self.client.recipients == self.server.recipients
 
 
+class BytewiseConversation(Conversation):
+    """The same, every byte delivered alone, with a server that offers neither PIPELINING nor CHUNKING."""
+
+    server_config = Conversation.server_config.clone(pipelining=False, chunking=False)
+    chunk_size = 1
+
+
 TestConversation = Conversation.TestCase
 TestConversation.settings = settings(max_examples=120, stateful_step_count=30, deadline=None)
+TestBytewiseConversation = BytewiseConversation.TestCase
+TestBytewiseConversation.settings = settings(max_examples=60, stateful_step_count=25, deadline=None)
