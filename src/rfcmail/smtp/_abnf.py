@@ -20,6 +20,7 @@ import re
 
 from .._abnf import (
     ADDRESS_LITERAL,
+    ATEXT_UTF8,
     DOMAIN,
     ESMTP_KEYWORD,
     LET_DIG,
@@ -35,9 +36,8 @@ __all__ = [
     "parse_path_and_params",
 ]
 
-# atext =/ UTF8-non-ascii (RFC 6531 section 3.3)
-_ATEXT_U = r"(?:[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~]|[^\x00-\x7f])"
-_DOT_STRING_U = rf"{_ATEXT_U}+(?:\.{_ATEXT_U}+)*"
+# Dot-string with atext =/ UTF8-non-ascii (RFC 6531 section 3.3)
+_DOT_STRING_U = rf"{ATEXT_UTF8}+(?:\.{ATEXT_UTF8}+)*"
 _QUOTED_STRING_U = rf'"(?:{QTEXT_SMTP_UTF8}|{QUOTED_PAIR_SMTP})*"'
 # sub-domain =/ U-label (RFC 6531 section 3.3); the U-label rules of RFC 5890
 # are IDNA's business: here it is any run of letters, digits, hyphens and
