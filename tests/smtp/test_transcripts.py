@@ -165,7 +165,7 @@ def replay(transcript: str, piece: int | None, server_config: Config | None = No
         block.clear()
 
     for raw in transcript.strip().splitlines():
-        line = raw.strip()
+        line = raw.lstrip()  # content lines keep their own leading and trailing spaces
         if line == "TLS":
             flush()
             block_kind = None
@@ -238,6 +238,62 @@ S: 250 OK
 C: RCPT TO:<Green@foo.com>
 S: 550 No such user here
 C: RSET
+S: 250 OK
+C: QUIT
+S: 221 foo.com Service closing transmission channel
+"""
+
+RFC5321_D3_STEP1 = """
+S: 220 foo.com Simple Mail Transfer Service Ready
+C: EHLO bar.com
+S: 250-foo.com greets bar.com
+S: 250-8BITMIME
+S: 250-SIZE
+S: 250-DSN
+S: 250 HELP
+C: MAIL FROM:<JQP@bar.com>
+S: 250 OK
+C: RCPT TO:<Jones@XYZ.COM>
+S: 250 OK
+C: DATA
+S: 354 Start mail input; end with <CRLF>.<CRLF>
+C: Date: Thu, 21 May 1998 05:33:29 -0700
+C: From: John Q. Public <JQP@bar.com>
+C: Subject: The Next Meeting of the Board
+C: To: Jones@xyz.com
+C:
+C: Bill:
+C: The next meeting of the board of directors will be
+C: on Tuesday.
+C: John.
+C: .
+S: 250 OK
+C: QUIT
+S: 221 foo.com Service closing transmission channel
+"""
+
+RFC5321_D3_STEP2 = """
+S: 220 xyz.com Simple Mail Transfer Service Ready
+C: EHLO foo.com
+S: 250 xyz.com is on the air
+C: MAIL FROM:<JQP@bar.com>
+S: 250 OK
+C: RCPT TO:<Jones@XYZ.COM>
+S: 250 OK
+C: DATA
+S: 354 Start mail input; end with <CRLF>.<CRLF>
+C: Received: from bar.com by foo.com ; Thu, 21 May 1998
+C:     05:33:29 -0700
+C: Date: Thu, 21 May 1998 05:33:22 -0700
+C: From: John Q. Public <JQP@bar.com>
+C: Subject:  The Next Meeting of the Board
+C: To: Jones@xyz.com
+C:
+C: Bill:
+C: The next meeting of the board of directors will be
+C: on Tuesday.
+C:                         John.
+C: .
 S: 250 OK
 C: QUIT
 S: 221 foo.com Service closing transmission channel
@@ -461,6 +517,8 @@ AUTH_SERVER = Config(starttls=True, auth_mechanisms=("GSSAPI", "DIGEST-MD5", "PL
 CASES = {
     "rfc5321-D.1": (RFC5321_D1, Config(), Config()),
     "rfc5321-D.2": (RFC5321_D2, Config(), Config()),
+    "rfc5321-D.3-step1": (RFC5321_D3_STEP1, Config(), Config()),
+    "rfc5321-D.3-step2": (RFC5321_D3_STEP2, Config(), Config()),
     "rfc5321-D.4": (RFC5321_D4, Config(vrfy=True), Config()),
     "rfc2920-no-pipelining": (RFC2920_NO_PIPELINING, Config(), Config()),
     "rfc2920-pipelining": (RFC2920_PIPELINING, Config(), Config()),
@@ -490,6 +548,13 @@ def test_lmtp_transcript_attributes_replies() -> None:
     after_data = [e for e in run.client_events if isinstance(e, smtp.Reply)][-3:-1]
     attributed = [(e.command.forward_path if isinstance(e.command, smtp.Rcpt) else None, e.code) for e in after_data]
     assert attributed == [("pat@foo.edu", 250), ("green@foo.edu", 452)]
+
+
+def test_relay_transcript_keeps_folded_and_indented_lines() -> None:
+    run = replay(RFC5321_D3_STEP2, None)
+    content = b"".join(e.data for e in run.received if isinstance(e, smtp.MessageChunk))
+    assert b"Received: from bar.com by foo.com ; Thu, 21 May 1998\r\n    05:33:29 -0700\r\n" in content
+    assert content.endswith(b"\r\n                        John.\r\n")
 
 
 def test_pipelining_transcript_server_saw_no_early_talk() -> None:
