@@ -210,3 +210,13 @@ def test_client_full_starttls_in_memory() -> None:
     client.receive_data(out)
     drain(client)
     assert client.extensions.auth_mechanisms == ("PLAIN", "LOGIN") and not client.extensions.starttls
+
+
+def test_discarded_plaintext_report_is_bounded() -> None:
+    conn = greeted_server(TLS_CONFIG)
+    run_server(conn, b"EHLO a\r\nSTARTTLS\r\n")
+    for _ in range(100):
+        conn.receive_data(b"X" * 10_000)
+    event = conn.next_event()
+    assert isinstance(event, DiscardedPlaintext) and len(event.data) == 64 * 1024
+    assert conn.next_event() is PAUSED

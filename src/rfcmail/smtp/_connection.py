@@ -95,6 +95,7 @@ _HELLO_TYPES: frozenset[type[Event]] = frozenset({Ehlo, Helo, Lhlo})
 _NO_ENHANCED_CODES: frozenset[type[Event]] = frozenset({Opening, Ehlo, Helo, Lhlo})
 _FAILURE_ONLY: frozenset[type[Event]] = frozenset({BadCommand, MessageRejected, AuthCancel})
 _TRANSACTION_OR_DATA = TRANSACTION_STATES | {State.DATA}
+_DISCARD_REPORT_LIMIT = 64 * 1024
 
 _NOT_IMPLEMENTED_VERBS = frozenset({"SEND", "SOML", "SAML", "TURN", "ETRN", "ATRN", "BURL", "XCLIENT", "XFORWARD"})
 _NO_ARGUMENT_VERBS = {"DATA": Data, "RSET": Rset, "QUIT": Quit, "STARTTLS": StartTLS}
@@ -326,7 +327,10 @@ class Connection:
             if self.our_role is SERVER:
                 if self._discarded is None:
                     self._discarded = bytearray()
-                self._discarded += data
+                # Report at most _DISCARD_REPORT_LIMIT octets: the rest is dropped unseen.
+                room = _DISCARD_REPORT_LIMIT - len(self._discarded)
+                if room > 0:
+                    self._discarded += bytes(data[:room])
                 return
         elif self.our_role is SERVER and self._state is State.GREETING:
             self._early_talker = True
@@ -547,7 +551,7 @@ class Connection:
                 # Whatever followed STARTTLS in plaintext is never executed (A2.1).
                 rest = self._buffer.extract_all()
                 if rest:
-                    self._discarded = bytearray(rest)
+                    self._discarded = bytearray(rest[:_DISCARD_REPORT_LIMIT])
         elif outcome is _FAILED:
             if kind is Auth or kind is AuthResponse or kind is AuthCancel or (kind is BadCommand and before is _AUTH):
                 self._auth_failures += 1

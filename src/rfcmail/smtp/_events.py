@@ -565,6 +565,7 @@ class DiscardedPlaintext(Event):
     """Plaintext that arrived after STARTTLS and before the TLS handshake (server role).
 
     It was dropped, never executed (SECURITY A2.1, CVE-2011-0411); report it.
+    ``data`` holds at most the first 64 KiB; anything beyond is dropped unseen.
     """
 
     data: bytes
