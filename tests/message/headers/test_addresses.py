@@ -476,3 +476,26 @@ def test_str_of_a_group_and_idna_failures() -> None:
     bad = Address(local_part="a", domain="\u0080bad.test")
     assert bad.domain_ascii == "\u0080bad.test"
     assert Address(local_part="a", domain="xn--zz.test").domain_unicode == "xn--zz.test"
+
+
+def test_a4_1_unicode_line_breaks_never_written_raw() -> None:
+    name = Address(display_name="Eve\u2028Bcc: x", local_part="eve", domain="evil.test")
+    for utf8 in (False, True):
+        text = format_address(name, utf8=utf8)
+        assert "\u2028" not in text and "=?utf-8?" in text
+    with pytest.raises(ValueError):
+        format_address(Address(local_part="a\x85b", domain="b.test"), utf8=True)
+    with pytest.raises(ValueError):
+        format_address(Address(local_part="a", domain="b\u2029.test"), utf8=True)
+
+
+def test_c1_controls_and_line_separators_are_not_atom_characters() -> None:
+    result, defects = parse("a\u2028b@example.org")
+    assert all("\u2028" not in a.addr_spec for a in result if isinstance(a, Address))
+    assert InvalidAddress in kinds(defects)
+
+
+def test_candidates_never_hold_control_characters() -> None:
+    result, defects = parse("a\x90b@example.org (")
+    assert [a.addr_spec for a in result if isinstance(a, Address)] == ["b@example.org"]
+    assert InvalidAddress in kinds(defects)

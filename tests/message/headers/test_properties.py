@@ -45,7 +45,9 @@ FRAGMENTS = st.sampled_from(
     ]
 )
 HOSTILE_TEXT = st.lists(st.one_of(FRAGMENTS, st.text(max_size=5)), max_size=40).map("".join)
-ANY_TEXT = st.one_of(st.text(), HOSTILE_TEXT)
+# What the message parser hands over: header bytes decoded as UTF-8 with surrogateescape.
+WIRE_TEXT = st.binary(max_size=200).map(lambda raw: raw.decode("utf-8", "surrogateescape"))
+ANY_TEXT = st.one_of(st.text(), HOSTILE_TEXT, WIRE_TEXT)
 
 PARSERS: list[Callable[..., Any]] = [
     parse_address_list,
@@ -179,3 +181,17 @@ def test_fold_never_changes_the_unfolded_field(value: str, length: int) -> None:
             # Only a line holding one unbreakable run may be long.
             body = line[len("Subject: ") :] if index == 0 else line
             assert re.search(r"(?<=[^ \t])[ \t]", body.lstrip(" \t")) is None, line
+
+
+LINE_BREAKS = re.compile("[\r\n\x00\u2028\u2029\x85]")
+
+
+@given(ANY_TEXT)
+def test_parsed_names_and_parameter_values_never_hold_line_breaks(value: str) -> None:
+    """SECURITY.md A4.1/A4.4: nothing decoded can end a header line when written back."""
+    for item in parse_address_list(value):
+        members = item.members if isinstance(item, Group) else (item,)
+        names = [item.display_name] + [m.display_name for m in members]
+        assert all(LINE_BREAKS.search(name) is None for name in names)
+    for params in (parse_parameters(value), parse_content_type(value)[1], parse_content_disposition(value)[1]):
+        assert all(LINE_BREAKS.search(v) is None for v in params.values())

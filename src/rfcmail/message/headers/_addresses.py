@@ -51,7 +51,9 @@ _PHRASE_ATOMS_RE = re.compile(rf"[{_ATEXT}]+(?: [{_ATEXT}]+)*\Z")
 # Fast-path text: no C1 controls, line separators or bidi controls, which
 # the full path replaces or reports.
 _FAST_TEXT = r"A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\u00a0-\u2027\u202f-\u2065\u206a-\ud7ff\ue000-\U0010ffff"
-_CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
+# Characters never written raw: C0 and C1 controls (HTAB aside), DEL and the
+# Unicode line and paragraph separators (SECURITY.md A4.1).
+_CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -154,7 +156,7 @@ def _quote_local_part(local_part: str) -> str:
 # --- parsing -----------------------------------------------------------------
 
 # Runs of text that may hold a candidate addr-spec (SECURITY.md A4.2).
-_CANDIDATE_RUN_RE = re.compile(r"[^\s<>()\[\]\",;:\\]+")
+_CANDIDATE_RUN_RE = re.compile(r"[^\s<>()\[\]\",;:\\\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 
 
 def _candidate_pairs(text: str) -> list[tuple[str, str]]:
@@ -442,7 +444,7 @@ class _Parser:
             name = _display_name(name_tokens, self.defects)
         else:
             extra.extend(self.candidates(name_tokens, "a group name that is not a phrase"))
-            name = _join_words(name_tokens)
+            name = sanitize(fix_surrogates(_join_words(name_tokens), self.defects), self.defects)
         if not name_tokens:
             self.defects.append(InvalidAddress("group without a display name"))
         return [*extra, Group(display_name=name, members=tuple(members))]
@@ -634,6 +636,9 @@ def _format_mailbox(address: Address, utf8: bool) -> str:
     for part in (local, domain, address.display_name):
         if "\r" in part or "\n" in part:
             raise ValueError("address contains CR or LF (header injection)")
+    for part in (local, domain):
+        if _CONTROL_RE.search(part) is not None:
+            raise ValueError(f"control character in address {address.addr_spec!r}")
     if not local and not domain:
         spec = ""
     else:

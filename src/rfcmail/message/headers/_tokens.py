@@ -86,7 +86,9 @@ def unfold(value: str) -> str:
 
 # atext (RFC 5322 section 3.2.3) plus UTF8-non-ascii (RFC 6532 section 3.2);
 # surrogate-escaped 8-bit bytes are lexed as atom characters too and flagged.
-_ATOM_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\x80-\U0010ffff]+")
+# C1 controls and U+2028/U+2029 are left out: they could end a line for
+# some readers (SECURITY.md A4.1), so they become BROKEN tokens.
+_ATOM_RE = re.compile(r"[A-Za-z0-9!#$%&'*+\-/=?^_`{|}~\xa0-\u2027\u202a-\U0010ffff]+")
 # An RFC 2047 encoded word is one atom even when its text holds specials
 # (":" or "," in a Q-encoded display name, which section 5(3) forbids but
 # mailers write): splitting it would turn a name into a group or a list.
