@@ -187,7 +187,7 @@ LINE_BREAKS = re.compile("[\r\n\x00\u2028\u2029\x85]")
 
 
 @given(ANY_TEXT)
-def test_parsed_names_and_parameter_values_never_hold_line_breaks(value: str) -> None:
+def test_parsed_names_parameters_and_ids_never_hold_line_breaks(value: str) -> None:
     """SECURITY.md A4.1/A4.4: nothing decoded can end a header line when written back."""
     for item in parse_address_list(value):
         members = item.members if isinstance(item, Group) else (item,)
@@ -195,3 +195,5 @@ def test_parsed_names_and_parameter_values_never_hold_line_breaks(value: str) ->
         assert all(LINE_BREAKS.search(name) is None for name in names)
     for params in (parse_parameters(value), parse_content_type(value)[1], parse_content_disposition(value)[1]):
         assert all(LINE_BREAKS.search(v) is None for v in params.values())
+    for msgid in [parse_msgid(value) or "", *parse_msgid_list(value)]:
+        assert LINE_BREAKS.search(msgid) is None and re.search("[\ud800-\udfff]", msgid) is None

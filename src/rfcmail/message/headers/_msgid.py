@@ -13,7 +13,7 @@ import re
 from ..._abnf import DOT_ATOM_TEXT
 from .._defects import Defect, InvalidMessageId, ObsoleteSyntax
 from ._addresses import _AddrSpecError, _dotted, _quote_local_part
-from ._tokens import ATOM, BROKEN, DOMAIN_LITERAL, QUOTED, SPECIAL, Token, fix_surrogates, tokenize, unfold
+from ._tokens import ATOM, BROKEN, DOMAIN_LITERAL, QUOTED, SPECIAL, Token, fix_surrogates, sanitize, tokenize, unfold
 
 __all__ = ["parse_msgid", "parse_msgid_list"]
 
@@ -43,13 +43,14 @@ def _id_from_tokens(tokens: list[Token], raw: str, defects: list[Defect]) -> str
             # CFWS anywhere inside the brackets, or a quoted id-left, is obs-id-left/obs-id-right.
             if raw != f"{left_text}@{domain}" or any(t[0] == QUOTED for t in left):
                 defects.append(ObsoleteSyntax(f"obsolete msg-id syntax in {raw.strip()[:200]!r}"))
-            return f"<{fix_surrogates(left_text, defects)}@{fix_surrogates(domain, defects)}>"
+            found = f"<{left_text}@{domain}>"
+            return sanitize(fix_surrogates(found, defects), defects)
     compact = _WHITESPACE_RE.sub("", raw)
     if not compact:
         defects.append(InvalidMessageId("empty msg-id '<>'"))
         return None
     defects.append(InvalidMessageId(f"not a msg-id: <{compact[:200]}>"))
-    return f"<{fix_surrogates(compact, defects)}>"
+    return sanitize(fix_surrogates(f"<{compact}>", defects), defects)
 
 
 def _scan(value: str, defects: list[Defect], *, single: bool) -> list[str]:
@@ -106,7 +107,8 @@ def parse_msgid(value: str, *, defects: list[Defect] | None = None) -> str | Non
         id-right    = dot-atom-text / no-fold-literal / obs-id-right  ; obs-id-right = domain
 
     Obsolete forms (quoted id-left, CFWS inside) are accepted with an
-    :class:`ObsoleteSyntax` defect. An id without ``@`` or otherwise broken
+    :class:`ObsoleteSyntax` defect. Control characters and line separators
+    are replaced by U+FFFD (ids are copied into References by replies). An id without ``@`` or otherwise broken
     is returned as ``<text>`` with whitespace removed and an
     :class:`InvalidMessageId` defect, so threading still works; so is one
     without angle brackets.
