@@ -279,13 +279,14 @@ def test_greeting_timeout_raises() -> None:
         with pytest.raises(SMTPTimeoutError):
             client.connect()
 
-    async def run() -> None:
-        with ScriptedServer(handler) as server:
-            aio_client = AsyncSMTPClient("127.0.0.1", server.port, timeouts=ClientTimeouts(greeting=0.2))
-            with pytest.raises(SMTPTimeoutError):
-                await aio_client.connect()
+    async def run(port: int) -> None:
+        aio_client = AsyncSMTPClient("127.0.0.1", port, timeouts=ClientTimeouts(greeting=0.2))
+        with pytest.raises(SMTPTimeoutError):
+            await aio_client.connect()
+        await asyncio.sleep(0.01)  # let the transport close before the loop ends
 
-    asyncio.run(run())
+    with ScriptedServer(handler) as server:
+        asyncio.run(run(server.port))
 
 
 def test_greeting_554_is_refused_service() -> None:
