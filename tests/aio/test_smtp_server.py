@@ -530,3 +530,37 @@ def test_a_client_that_does_not_read_its_replies_is_throttled(blocking: bool) ->
             replies += 1
         sender.join(10)
         assert client.command(b"QUIT").startswith(b"221")
+
+
+def test_async_session_keeps_one_event_loop_per_connection(blocking: bool) -> None:
+    """The threaded server runs a connection's coroutines on one loop, so session state stays usable."""
+    loops: list[object] = []  # the loops themselves, so that no id is reused
+
+    class LoopSession(RecordingSession):
+        async def mail(self, mail: Any, context: SessionContext) -> None:  # type: ignore[override]
+            loops.append(asyncio.get_running_loop())
+            super().mail(mail, context)
+
+        async def rcpt(self, rcpt: Rcpt, context: SessionContext) -> None:  # type: ignore[override]
+            loops.append(asyncio.get_running_loop())
+            await asyncio.sleep(0)
+            super().rcpt(rcpt, context)
+
+        async def end(self, context: SessionContext) -> str | None:  # type: ignore[override]
+            loops.append(asyncio.get_running_loop())
+            return super().end(context)
+
+    class LoopBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return LoopSession(self)
+
+    backend = LoopBackend()
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
+        client.command(b"EHLO raw.example")
+        client.command(b"MAIL FROM:<a@example.test>")
+        client.command(b"RCPT TO:<b@example.test>")
+        client.command(b"DATA")
+        client.sock.sendall(dot_stuffed(MESSAGE))
+        assert client.reply().startswith(b"250")
+    assert len(loops) == 3 and all(loop is loops[0] for loop in loops)
+    assert backend.only_message().content == MESSAGE

@@ -1288,14 +1288,32 @@ def _resolve_credentials(backend: Backend, settings: ServerSettings) -> sasl.Cre
     return None
 
 
-def _run_awaitable(value: Awaitable[Any]) -> Any:
-    """Run a coroutine a backend returned, to completion, from a server thread."""
-    import asyncio
+class _ConnectionLoop:
+    """Runs the coroutines a backend returns, to completion, in one connection's thread.
 
-    async def wait() -> Any:
-        return await value
+    One event loop per connection, made on the first coroutine and closed with
+    the connection, so that what a session creates on it (locks, clients)
+    stays usable from call to call.
+    """
 
-    return asyncio.run(wait())
+    def __init__(self) -> None:
+        self._loop: Any = None
+
+    def run(self, value: Awaitable[Any]) -> Any:
+        if self._loop is None:
+            import asyncio  # only a backend with coroutine methods needs it
+
+            self._loop = asyncio.new_event_loop()
+
+        async def wait() -> Any:
+            return await value
+
+        return self._loop.run_until_complete(wait())
+
+    def close(self) -> None:
+        if self._loop is not None:
+            self._loop.close()
+            self._loop = None
 
 
 # ====================================================== the threaded server
@@ -1456,7 +1474,8 @@ class ThreadedSMTPServer:
                 with self._lock:
                     self._threads.discard(threading.current_thread())
 
-    def _drive(self, handling: _Handling) -> None:
+    @staticmethod
+    def _drive(handling: _Handling, loop: _ConnectionLoop) -> None:
         value: Any = None
         error: BaseException | None = None
         while True:
@@ -1466,7 +1485,7 @@ class ThreadedSMTPServer:
                 return
             value, error = None, None
             try:
-                value = _run_awaitable(request)  # type: ignore[arg-type]
+                value = loop.run(request)  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001 - thrown back into the driver
                 error = exc
 
@@ -1474,8 +1493,9 @@ class ThreadedSMTPServer:
         conn = driver.conn
         settings = self.settings
         original = sock
+        loop = _ConnectionLoop()
         try:
-            self._drive(driver.open())
+            self._drive(driver.open(), loop)
             while True:
                 if driver.outbox and (driver.closing or driver.start_tls):
                     sock.sendall(driver.outbox)
@@ -1511,9 +1531,10 @@ class ThreadedSMTPServer:
                         continue
                     raise RuntimeError("the server machine is waiting for a reply the driver did not send")
                 assert isinstance(event, Event)
-                self._drive(driver.handle(event))
+                self._drive(driver.handle(event), loop)
         finally:
-            self._drive(driver.close())
+            self._drive(driver.close(), loop)
+            loop.close()
             if sock is not original:
                 self._track(sock, None)
                 sock.close()
