@@ -1325,7 +1325,7 @@ class ThreadedSMTPServer:
     Args:
         backend: the application (:class:`rfcmail.smtp.Backend`); session
             methods may be plain or ``async`` (coroutines run to completion
-            in the connection's thread).
+            in the connection's thread, on one event loop per connection).
         config: the machine's configuration (hostname, limits, extensions, LMTP).
         settings: TLS, credentials, connection limits and timeouts.
         host: the address to listen on.
