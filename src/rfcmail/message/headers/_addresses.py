@@ -552,7 +552,9 @@ def parse_address_list(
     :class:`InvalidAddress` defect (SECURITY.md A4.2). A quoted display name
     that looks like another address (``"a@b" <c@d>``) is only a name: the
     result is the mailbox ``c@d`` with the name ``a@b`` and an
-    :class:`InvalidAddress` defect.
+    :class:`InvalidAddress` defect. A run of identical junk (``;;;;``,
+    ``a,a,a``) is reported once. C1 controls and U+2028/U+2029 are not
+    atom characters (they could end a line for some readers).
 
     Args:
         value: the field body, possibly folded, possibly with raw UTF-8
