@@ -311,14 +311,20 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise RuntimeError(f"nothing listens on {port}")
 
 
-def bench_serve(base: Path, program: str, count: int, sessions: int) -> tuple[float, str]:
-    """``rfcmail serve`` (durable queue, local Maildir delivery running meanwhile)."""
-    data = base / f"serve-{sessions}"
+def bench_serve(base: Path, program: str, count: int, sessions: int,
+                hold: bool = False) -> tuple[float, str]:
+    """``rfcmail serve``: durable queue, local Maildir delivery running meanwhile.
+
+    With ``hold`` the server only accepts and queues (``--hold``): the accept
+    path alone, the same durable work as the raw loop and the aiosmtpd handler.
+    """
+    data = base / f"serve-{sessions}{'-hold' if hold else ''}"
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
     process = subprocess.Popen(
         [sys.executable, "-m", "rfcmail", "serve", "--data", str(data), "--smtp-port", str(port),
-         "--submission-port", "0", "--domain", "bench.test", "--user", "sink:secret"],
+         "--submission-port", "0", "--pop3-port", "0", "--domain", "bench.test",
+         "--user", "sink:secret", *(["--hold"] if hold else [])],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
     try:
@@ -450,6 +456,8 @@ def main(argv: list[str] | None = None) -> int:
                      bench_aiosmtpd_source(base, program, count, sessions))
                 rate, note = bench_serve(base, program, count, sessions)
                 show(f"rfcmail serve, smtp-source x{sessions}", rate, note)
+                rate, note = bench_serve(base, program, count, sessions, hold=True)
+                show(f"rfcmail serve --hold (accept only), smtp-source x{sessions}", rate, note)
             postfix = bench_postfix(program, count, (threads, threads * 4))
             for sessions, rate in postfix.items():
                 show(f"Postfix smtpd (own queue), smtp-source x{sessions}", rate)
@@ -474,6 +482,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"{serve / durable:.2f}x (target 2x)")
             print(f"  ratio rfcmail serve (smtp-source x{sessions}) vs raw ceiling: "
                   f"{serve / ceiling:.2f} (target 0.70)")
+        held = results.get(f"rfcmail serve --hold (accept only), smtp-source x{sessions}")
+        if durable and held:
+            print(f"  ratio rfcmail serve --hold vs durable aiosmtpd (smtp-source x{sessions}): "
+                  f"{held / durable:.2f}x (target 2x)")
+            print(f"  ratio rfcmail serve --hold (smtp-source x{sessions}) vs raw ceiling: "
+                  f"{held / ceiling:.2f} (target 0.70)")
     for clients in (threads, threads * 4):
         durable_aiosmtpd = results.get(f"aiosmtpd, durable handler, {clients} clients")
         if durable_aiosmtpd:

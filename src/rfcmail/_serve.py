@@ -76,6 +76,8 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     serve.add_argument("--tls-cert", default=None, help="certificate chain (PEM); default: self-signed")
     serve.add_argument("--tls-key", default=None, help="private key (PEM)")
     serve.add_argument("--retry-first", type=float, default=None, help="seconds before the first retry")
+    serve.add_argument("--hold", action="store_true",
+                       help="accept and queue mail but deliver nothing until started without --hold")
     serve.set_defaults(func=_serve)
 
 
@@ -135,7 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
     config = MTAConfig(
         hostname=hostname, data_dir=data, local_domains=domains, users=users,
         relay_networks=tuple(args.relay_network), smart_host=smart, resolver=resolver,
-        delivery_port=args.delivery_port, tls_context=context, retry=retry,
+        delivery_port=args.delivery_port, tls_context=context, retry=retry, hold=args.hold,
         mx_config=MXConfig(allowed_networks=tuple(args.allow_network), local_names=frozenset({hostname})),
     )
     return asyncio.run(_run_mta(MTA(config), args, demo))

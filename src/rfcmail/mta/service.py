@@ -97,6 +97,9 @@ class MTAConfig:
         limits: protocol limits of the servers and the queue.
         tls_context: server TLS context: STARTTLS on both servers.
         queue_interval: seconds between queue scans when nothing wakes the runner.
+        hold: accept and queue mail but deliver nothing (a maintenance
+            window, or measuring the accept path alone); queued mail is
+            delivered after a start without it.
     """
 
     hostname: str
@@ -113,6 +116,7 @@ class MTAConfig:
     limits: Limits = DEFAULT_LIMITS
     tls_context: ssl.SSLContext | None = None
     queue_interval: float = 30.0
+    hold: bool = False
 
 
 class _InboundSession:
@@ -350,7 +354,8 @@ class MTA:
                                                        limits=self.config.limits))
             await pop3_server.start()
             self.pop3_servers.append(pop3_server)
-        self._runner = asyncio.create_task(self._run_queue())
+        if not self.config.hold:
+            self._runner = asyncio.create_task(self._run_queue())
 
     def listening(self) -> list[tuple[str, str, int]]:
         """(name, host, port) of every listener."""
