@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
-import functools
 import re
 
 from .._defects import (
@@ -25,6 +23,7 @@ from .._defects import (
     UnknownCharset,
     UnterminatedEncodedWord,
 )
+from .._charsets import lookup_charset
 from ._tokens import fix_surrogates, sanitize, unfold
 
 __all__ = [
@@ -51,29 +50,19 @@ _Q_VALID_RE = re.compile(r"(?:[^=]|=[0-9A-Fa-f]{2})*\Z")
 _B_VALID_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}\Z")
 
 
-@functools.lru_cache(maxsize=256)
+_UNKNOWN_LABELS = frozenset({"", "unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"})
+
+
 def _codec_name(charset: str) -> str | None:
-    """The Python text codec for a MIME charset label, or None if unknown."""
-    label = charset.strip().lower()
-    if label in ("", "unknown-8bit", "x-unknown", "unknown", "8bit", "x-user-defined"):
-        return None
-    try:
-        info = codecs.lookup(label)
-    except (LookupError, ValueError):
-        return None
-    # codecs.lookup also finds bytes-to-bytes codecs (base64, zlib, ...);
-    # decoding a header with those would be a decompression bomb.
-    if not getattr(info, "_is_text_encoding", True):
-        return None
-    # Text codecs that are not charsets: punycode and idna decode in
-    # quadratic time and refuse errors="replace"; the escape codecs turn
-    # backslash sequences into arbitrary characters; "undefined" always fails.
-    if info.name in _NOT_CHARSETS:
-        return None
-    return info.name
+    """The Python text codec for a MIME charset label, or None if unknown.
 
-
-_NOT_CHARSETS = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined"})
+    The message layer's one charset table decides (mail aliases, and no
+    bytes-to-bytes, escape, idna or punycode codecs: those are not charsets,
+    and some decode in quadratic time); labels that say "unknown" are unknown.
+    """
+    if charset.strip().lower() in _UNKNOWN_LABELS:
+        return None
+    return lookup_charset(charset)
 
 
 def decode_bytes(data: bytes, charset: str, defects: list[Defect] | None) -> str:
