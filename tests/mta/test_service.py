@@ -101,14 +101,46 @@ async def relay_refused_and_unknown_user(mta: MTA) -> None:
     assert info.value.recipients["nobody@local.test"][0] == 550
 
 
+HOP = b"Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+
+
 async def loop_is_refused_at_the_end_of_data(mta: MTA) -> None:
+    """With max_hops=100 (the default) a message may arrive with 98 Received
+    fields (ours makes 99); with 99 (ours would make 100) it is refused."""
     port = mta.listening()[0][2]
-    hops = b"".join(b"Received: from a by b; Thu, 1 Jan 2026 00:00:00 +0000\r\n" for _ in range(99))
+    limit = mta.config.max_hops
+    assert limit == 100
     with pytest.raises(smtplib.SMTPDataError) as info:
-        await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], hops + MESSAGE)
+        await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"],
+                                HOP * (limit - 1) + MESSAGE)
     assert info.value.smtp_code == 554 and "5.4.6" in str(info.value.smtp_error)
-    # one hop fewer is accepted (the boundary)
-    assert await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], hops[58:] + MESSAGE) == {}
+    assert await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"],
+                                   HOP * (limit - 2) + MESSAGE) == {}
+
+
+def test_max_hops_is_configurable(tmp_path: Path) -> None:
+    async def main() -> None:
+        mta = MTA(MTAConfig(hostname="mx.local.test", data_dir=tmp_path / "h", local_domains=("local.test",),
+                            users={"alice": "pw"}, max_hops=5))
+        await mta.start(smtp=("127.0.0.1", 0))
+        try:
+            port = mta.listening()[0][2]
+            for arriving, accepted in ((3, True), (4, False), (5, False)):
+                body = HOP * arriving + MESSAGE
+                if accepted:
+                    assert await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], body) == {}
+                else:
+                    with pytest.raises(smtplib.SMTPDataError) as info:
+                        await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], body)
+                    assert info.value.smtp_code == 554, arriving
+            # Local delivery applies the same bound to mail already queued (e.g. before a config change).
+            await wait_for(lambda: maildir_messages(mta.config.data_dir, "alice"))
+            [stored] = maildir_messages(mta.config.data_dir, "alice")
+            assert count_received(stored) == 4
+        finally:
+            await mta.stop()
+
+    asyncio.run(main())
 
 
 def test_two_mtas_relay_by_mx_with_failover_and_bounce(tmp_path: Path) -> None:
@@ -233,3 +265,19 @@ def test_a_full_disk_is_a_452_and_nothing_is_queued(tmp_path: Path) -> None:
         assert mta.queued == 0 and mta.queue.ids() == []
 
     with_mta(tmp_path, scenario)
+
+
+def test_local_delivery_bounces_a_queued_loop_at_max_hops(tmp_path: Path) -> None:
+    from rfcmail.mta.local import LocalDelivery
+    from rfcmail.mta.queue import DeliveryState, Envelope, QueueEntry, Recipient, RecipientStatus
+    from rfcmail.store.maildir import MaildirStore
+
+    delivery = LocalDelivery(MaildirStore(tmp_path / "mail"), hostname="mx.test", max_hops=5)
+    recipient = Recipient(address="alice@local.test")
+    entry = QueueEntry(queue_id="q1", envelope=Envelope(reverse_path="x@remote.test", recipients=(recipient,)),
+                       arrival_time=0.0, size=0, recipients=(RecipientStatus(recipient=recipient),))
+    [refused] = delivery.deliver(entry, entry.recipients, HOP * 5 + MESSAGE)
+    assert refused.state is DeliveryState.FAILED and refused.reply and refused.reply.startswith("554 5.4.6")
+    [delivered] = delivery.deliver(entry, entry.recipients, HOP * 4 + MESSAGE)
+    assert delivered.state is DeliveryState.DELIVERED
+    assert len(maildir_messages(tmp_path, "alice")) == 1
