@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import re
 import ssl
 import tempfile
 import time
@@ -71,6 +72,8 @@ from .schedule import DEFAULT_RETRY_POLICY, RetryAction, RetryPolicy, RetrySched
 __all__ = ["MTA", "MTAConfig"]
 
 log = logging.getLogger("rfcmail.mta")
+
+_ENHANCED_RE = re.compile(r"[245]\d\d [45]\.(\d{1,3})\.(\d{1,3})\b")
 
 _SPOOL_IN_MEMORY = 1024 * 1024
 
@@ -527,7 +530,7 @@ class MTA:
             if delayed and status.state is DeliveryState.PENDING:
                 action, code = Action.DELAYED, "4.0.0"
             elif not delayed and status.state is DeliveryState.FAILED:
-                action, code = Action.FAILED, _status_of(status.reply, "5.0.0")
+                action, code = Action.FAILED, _failure_status(status.reply)
             elif not delayed and status.state is DeliveryState.DELIVERED and "SUCCESS" in status.recipient.notify:
                 local = self._is_local(status.recipient.address)
                 action, code = (Action.DELIVERED if local else Action.RELAYED), "2.0.0"
@@ -551,12 +554,8 @@ class MTA:
         self.bounced += 1
 
 
-def _status_of(reply: str | None, default: str) -> str:
-    if reply:
-        for word in reply.split()[1:2]:
-            parts = word.split(".")
-            if len(parts) == 3 and all(p.isdigit() for p in parts) and parts[0] in ("4", "5"):
-                return "5." + parts[1] + "." + parts[2]
-        if reply[:1] == "5" and reply[1:3].isdigit():
-            return default
-    return default
+def _failure_status(reply: str | None) -> str:
+    """The RFC 3463 status of a failed recipient: the reply's enhanced code as a
+    permanent one (``4.4.7`` after giving up becomes ``5.4.7``), else ``5.0.0``."""
+    match = _ENHANCED_RE.match(reply or "")
+    return f"5.{match[1]}.{match[2]}" if match else "5.0.0"
