@@ -46,31 +46,51 @@ class ReceiveBuffer:
     line will be longer: the buffer never waits for an unbounded line.
     """
 
-    __slots__ = ("_data", "_start", "_search_from")
+    __slots__ = ("_data", "_start", "_search_from", "_whole")
 
     def __init__(self, initial: bytes = b"") -> None:
         self._data = bytearray(initial)
         self._start = 0
         # Absolute offset in _data up to which no LF exists (searches resume here).
         self._search_from = 0
+        # A bytes object received into an empty buffer is kept as it is, not
+        # copied, until something other than extract_all needs the bytearray:
+        # a stream (DATA content) then passes through without copies.
+        self._whole: bytes | None = None
+
+    def _materialize(self) -> None:
+        whole = self._whole
+        if whole is not None:
+            self._whole = None
+            self._data = bytearray(whole)
+            self._start = 0
+            self._search_from = 0
 
     # -- container behaviour ------------------------------------------------
 
     def append(self, data: bytes | bytearray | memoryview) -> None:
         """Add received bytes at the end."""
-        self._data += data
+        self += data
 
     def __iadd__(self, data: bytes | bytearray | memoryview) -> ReceiveBuffer:
+        if type(data) is bytes and self._whole is None and len(self._data) == self._start:
+            if data:
+                self._whole = data
+            return self
+        self._materialize()
         self._data += data
         return self
 
     def __len__(self) -> int:
-        return len(self._data) - self._start
+        whole = self._whole
+        return len(self._data) - self._start if whole is None else len(whole)
 
     def __bool__(self) -> bool:
-        return len(self._data) > self._start
+        return self._whole is not None or len(self._data) > self._start
 
     def __bytes__(self) -> bytes:
+        if self._whole is not None:
+            return self._whole
         return bytes(self._data[self._start :])
 
     def __repr__(self) -> str:
@@ -78,6 +98,7 @@ class ReceiveBuffer:
 
     def peek(self, count: int | None = None) -> bytes:
         """Return up to ``count`` unread bytes (all of them by default) without consuming them."""
+        self._materialize()
         end = len(self._data) if count is None else min(len(self._data), self._start + count)
         return bytes(self._data[self._start : end])
 
@@ -86,6 +107,7 @@ class ReceiveBuffer:
 
         Offsets are relative to the first unread byte; -1 when absent.
         """
+        self._materialize()
         base = self._start
         stop = len(self._data) if end is None else min(len(self._data), base + end)
         found = self._data.find(needle, base + start, stop)
@@ -94,8 +116,21 @@ class ReceiveBuffer:
     # -- extraction -----------------------------------------------------------
 
     def _take(self, count: int) -> bytes:
+        whole = self._whole
+        if whole is not None:
+            if count == len(whole):
+                self._whole = None
+                return whole
+            self._materialize()
         start = self._start
-        chunk = bytes(self._data[start : start + count])
+        if start == 0 and count == len(self._data):
+            # Everything: one copy, and the buffer starts again empty.
+            chunk = bytes(self._data)
+            self._data.clear()
+            self._search_from = 0
+            return chunk
+        with memoryview(self._data) as view:
+            chunk = bytes(view[start : start + count])
         self._start = start + count
         if self._search_from < self._start:
             self._search_from = self._start
@@ -129,6 +164,7 @@ class ReceiveBuffer:
 
     def _find_lf(self, max_length: int) -> int:
         """Absolute index of the first LF within ``max_length`` unread bytes, or -1."""
+        self._materialize()
         limit = min(len(self._data), self._start + max_length)
         begin = max(self._search_from, self._start)
         found = self._data.find(b"\n", begin, limit)
@@ -194,6 +230,7 @@ class ReceiveBuffer:
             positioned at the next line; False when every byte was dropped and
             the line goes on in data not yet received.
         """
+        self._materialize()
         found = self._data.find(b"\n", max(self._search_from, self._start))
         if found < 0:
             self._take(len(self))

@@ -34,6 +34,11 @@ _ANY_LINE_END_RE = re.compile(rb"\r\n|\r|\n")
 
 
 _CR_NOT_BEFORE_LF_RE = re.compile(rb"\r[^\n]")
+# The receiver's first pass over a chunk: the first LF that is bare (no CR
+# before it) or that starts a line with a period (group 1). The engine's
+# single-character literal scan stops only at LFs, and a chunk that has
+# neither needs no other pass for LFs or periods.
+_LF_SCAN_RE = re.compile(rb"\n(?:(?<!\r\n)|(\.))")
 
 
 def has_bare_line_ending(data: bytes) -> bool:
@@ -131,24 +136,50 @@ class DataReceiver:
             start = 1
             self._at_line_start = False
             self._line_len += 1
-        # One search finds both the terminator and any stuffed period: both
-        # start with CRLF ".". Most chunks have neither.
+        # One pass finds the first LF that is bare or starts a dot line. When
+        # it finds nothing, or the terminator itself, only bare CRs remain to
+        # be looked for (_process); anything else takes the general path.
+        scan = _LF_SCAN_RE.search(data, start)
+        if scan is None:
+            cut = self._cut(data, start)
+            raw = data[start:cut] if start or cut < len(data) else data
+            return self._process(raw, False, True), False, b""
+        if scan.group(1) is not None and data.startswith(_TERMINATOR, scan.start() - 1):
+            end = scan.start() - 1
+            return self._process(data[start : end + 2], False, True), True, data[end + 5 :]
         found = _DOT_LINE_RE.search(data, start)
         dot = -1 if found is None else found.start()
         end = -1 if dot < 0 else data.find(_TERMINATOR, dot)
         if end >= 0:
             raw = data[start : end + 2]
             return self._process(raw, dot < end), True, data[end + 5 :]
-        length = len(data)
-        tail = data.find(b"\r", max(start, length - 4))
-        if tail >= 0:
-            self._held = data[tail:]
-            raw = data[start:tail]
-        else:
-            raw = data[start:] if start else data
-        return self._process(raw, 0 <= dot < len(raw) + start), False, b""
+        cut = self._cut(data, start)
+        raw = data[start:cut] if start or cut < len(data) else data
+        return self._process(raw, 0 <= dot < cut), False, b""
 
-    def _process(self, raw: bytes, stuffed: bool) -> bytes:
+    def _cut(self, data: bytes, start: int) -> int:
+        """Where the content of a chunk without the terminator ends; what follows is held.
+
+        Only a part of ``CRLF.CRLF`` that cannot be decided yet is held: a
+        final CR (the LF may follow), or a period, or a period and CR, that
+        start a line. A chunk that ends with a whole CRLF holds nothing: a
+        period at the start of the next chunk is then handled as the start
+        of a line.
+        """
+        length = len(data)
+        if data.endswith(b"\r"):
+            if length - 4 >= start and data.endswith(b"\r\n.\r"):
+                cut = length - 2
+            else:
+                cut = length - 1
+        elif length - 3 >= start and data.endswith(b"\r\n."):
+            cut = length - 1
+        else:
+            return length
+        self._held = data[cut:]
+        return cut
+
+    def _process(self, raw: bytes, stuffed: bool, lf_clean: bool = False) -> bytes:
         if not raw:
             return b""
         self._at_line_start = raw.endswith(b"\r\n")
@@ -158,7 +189,11 @@ class DataReceiver:
         self._check_lines(raw)
         if stuffed:
             raw = raw.replace(b"\r\n.", b"\r\n")
-        if has_bare_line_ending(raw):
+        if lf_clean:
+            # No bare LF: a bare CR is one followed by something else, or last.
+            if raw[-1:] == b"\r" or _CR_NOT_BEFORE_LF_RE.search(raw) is not None:
+                raw = self._bare_line_endings(raw)
+        elif has_bare_line_ending(raw):
             raw = self._bare_line_endings(raw)
         self.size += len(raw)
         if self.fault is None and self.size > self.max_size:
