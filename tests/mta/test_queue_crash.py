@@ -35,14 +35,14 @@ CHILD = r"""
 import hashlib, sys
 from rfcmail.mta.queue import Envelope, Queue, Recipient, RecipientOutcome, DeliveryState
 
-spool, first = sys.argv[1], int(sys.argv[2])
+spool, first, journal = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "journal"
 
 def body(i):
     size = 200 + (i * 7919) % 150_000
     seed = hashlib.sha256(str(i).encode()).digest()
     return (seed * (size // 32 + 1))[:size]
 
-queue = Queue(spool)
+queue = Queue(spool, journal=journal)
 print("ready", flush=True)
 i = first
 while True:
@@ -66,10 +66,10 @@ def expected_body(i: int) -> bytes:
     return (seed * (size // 32 + 1))[:size]
 
 
-def run_child(spool: Path, first: int, kill_after: float) -> list[str]:
+def run_child(spool: Path, first: int, kill_after: float, journal: bool = False) -> list[str]:
     """Run the child interpreter until it is killed; return its output lines."""
     process = subprocess.Popen(
-        [sys.executable, "-c", CHILD, str(spool), str(first)],
+        [sys.executable, "-c", CHILD, str(spool), str(first), "journal" if journal else "plain"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
     )
     assert process.stdout is not None
@@ -123,7 +123,8 @@ def parse(lines: list[str], acknowledged: dict[str, int], states: set[str]) -> N
             states.add(queue_id)
 
 
-def test_sigkill_at_random_moments(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal", [False, True], ids=["plain", "journal"])
+def test_sigkill_at_random_moments(tmp_path: Path, journal: bool) -> None:
     spool = tmp_path / "spool"
     rng = random.Random(20261128)
     acknowledged: dict[str, int] = {}
@@ -132,7 +133,7 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
     total = 0
     for round_number in range(rounds):
         lines = run_child(spool, first=round_number * 100_000,
-                          kill_after=rng.uniform(0.0, 0.2))
+                          kill_after=rng.uniform(0.0, 0.2), journal=journal)
         before = len(acknowledged)
         parse(lines, acknowledged, states)
         current = {q: i for q, i in acknowledged.items() if i >= round_number * 100_000}
@@ -180,13 +181,13 @@ class _CrashingOps(queue_module._FileOps):
 
 
 def _run_forked(spool: Path, first: int, ops: queue_module._FileOps | None,
-                kill_after: float | None) -> list[str]:
+                kill_after: float | None, journal: bool = False) -> list[str]:
     """Fork a writer (optionally with crashing file operations); return its reports."""
     read_fd, write_fd = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - the child never returns
         os.close(read_fd)
-        _forked_writer(spool, first, write_fd, ops)
+        _forked_writer(spool, first, write_fd, ops, journal)
     os.close(write_fd)
     if kill_after is not None:
         time.sleep(kill_after)
@@ -202,8 +203,9 @@ def _run_forked(spool: Path, first: int, ops: queue_module._FileOps | None,
     return [line for line in lines if len(line.split()) == 3]
 
 
+@pytest.mark.parametrize("journal", [False, True], ids=["plain", "journal"])
 @pytest.mark.parametrize("step", ["write", "write-half", "fsync", "rename", "fsync_directory"])
-def test_crash_after_each_step(tmp_path: Path, step: str) -> None:
+def test_crash_after_each_step(tmp_path: Path, step: str, journal: bool) -> None:
     # The crash matrix of SECURITY R1: die right at a step of the Nth write
     # (enqueue or state update); whatever was acknowledged survives intact.
     spool = tmp_path / "spool"
@@ -211,7 +213,7 @@ def test_crash_after_each_step(tmp_path: Path, step: str) -> None:
     total = 0
     for round_number, crash_after in enumerate((0, 1, 2, 3, 5, 8)):
         lines = _run_forked(spool, round_number * 100_000, _CrashingOps(step, crash_after),
-                            kill_after=None)
+                            kill_after=None, journal=journal)
         acknowledged: dict[str, int] = {}
         states: set[str] = set()
         parse(lines, acknowledged, states)
@@ -221,10 +223,10 @@ def test_crash_after_each_step(tmp_path: Path, step: str) -> None:
 
 
 def _forked_writer(spool: Path, first: int, write_fd: int,
-                   ops: queue_module._FileOps | None = None) -> None:
+                   ops: queue_module._FileOps | None = None, journal: bool = False) -> None:
     """The child side of a fork: enqueue forever, report each id on the pipe."""
     try:
-        queue = Queue(spool)
+        queue = Queue(spool, journal=journal)
         if ops is not None:
             queue._ops = ops
         i = first
@@ -243,7 +245,8 @@ def _forked_writer(spool: Path, first: int, write_fd: int,
         os._exit(3)  # never run the parent's pytest machinery in the child
 
 
-def test_sigkill_of_a_forked_writer_200_times(tmp_path: Path) -> None:
+@pytest.mark.parametrize("journal", [False, True], ids=["plain", "journal"])
+def test_sigkill_of_a_forked_writer_200_times(tmp_path: Path, journal: bool) -> None:
     # SECURITY R3: startup scan after kill -9 at random points, 200 times.
     spool = tmp_path / "spool"
     Queue(spool).close()
@@ -251,7 +254,7 @@ def test_sigkill_of_a_forked_writer_200_times(tmp_path: Path) -> None:
     total = 0
     for round_number in range(200):
         lines = _run_forked(spool, round_number * 100_000, None,
-                            kill_after=rng.uniform(0.0, 0.03))
+                            kill_after=rng.uniform(0.0, 0.03), journal=journal)
         acknowledged: dict[str, int] = {}
         states: set[str] = set()
         parse(lines, acknowledged, states)

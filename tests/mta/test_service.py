@@ -251,13 +251,15 @@ def test_a_full_disk_is_a_452_and_nothing_is_queued(tmp_path: Path) -> None:
     """SECURITY R7: a resource shortage while spooling is a temporary 452 4.3.1, not a 250."""
     import errno
 
-    from rfcmail.mta.queue import QueueResourceError
+    from rfcmail.mta import queue as queue_module
 
     async def scenario(mta: MTA) -> None:
-        def full(*_: object) -> str:
-            raise QueueResourceError("no space left on device", errno_value=errno.ENOSPC)
+        class FullDisk(queue_module._FileOps):
+            def write(self, fd: int, data: bytes | memoryview) -> None:
+                raise OSError(errno.ENOSPC, "No space left on device")
 
-        mta.queue.enqueue = full  # type: ignore[method-assign, assignment]
+        # Every write fails: the journal's and the plain path's alike.
+        mta.queue._ops = FullDisk()
         port = mta.listening()[0][2]
         with pytest.raises(smtplib.SMTPDataError) as info:
             await asyncio.to_thread(send, port, "x@remote.test", ["alice@local.test"], MESSAGE)

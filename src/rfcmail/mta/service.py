@@ -194,9 +194,12 @@ class _InboundSession:
             envelope = Envelope(reverse_path=self.reverse_path or "", recipients=tuple(self.recipients),
                                 ret=self.ret, envid=self.envid, received_from=received_from)
             spool.seek(0)
-            stream = _Prefixed(trace, spool)
+            # A message still in memory goes to the queue as bytes (group
+            # commit through the journal); a larger one as a stream.
+            message: bytes | _Prefixed = (trace + spool.read() if self.size <= _SPOOL_IN_MEMORY
+                                          else _Prefixed(trace, spool))
             try:
-                queue_id = await self.mta.queue.enqueue_async(envelope, stream)  # type: ignore[arg-type]
+                queue_id = await self.mta.queue.enqueue_async(envelope, message)  # type: ignore[arg-type]
                 self.mta.track(queue_id, envelope, len(trace) + self.size)
             except QueueResourceError:
                 raise SMTPReplyError(452, "4.3.1", "Insufficient system storage") from None
@@ -286,7 +289,8 @@ class MTA:
         data.mkdir(parents=True, exist_ok=True)
         self.spool_dir = data / "spool"
         self.spool_dir.mkdir(exist_ok=True)
-        self.queue = Queue(data / "queue", clock=clock, max_message_size=config.limits.max_message_size)
+        self.queue = Queue(data / "queue", clock=clock, max_message_size=config.limits.max_message_size,
+                           journal=True, journal_max_message=_SPOOL_IN_MEMORY)
         self.store = MaildirStore(data / "mail")
         users = {name.lower() for name in config.users}
         self.policy = RelayPolicy(local_domains=frozenset(config.local_domains),

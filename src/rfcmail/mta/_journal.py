@@ -1,0 +1,317 @@
+"""Group commit for the spool: one journal fsync makes many queue changes durable.
+
+RFC 5321 section 6.1 lets a server answer 250 only once the message cannot
+be lost; the plain way (fsync each message file, then its directory) costs
+two disk flushes per message. The journal makes the same promise with one
+flush for every change that arrived while the previous flush was running:
+
+* a change (a new entry, with all its bytes, or the removal of one) is first
+  appended to ``journal/<number>.jnl`` by one committer thread, together with
+  every other change waiting at that moment, and the file is ``fdatasync``'ed
+  once for all of them; only then does each caller go on (and a server
+  answer 250);
+* the caller then makes the change in ``queue/`` as usual, without fsync
+  (the file was written before the journal flush, the rename or unlink comes
+  after it) and reports it done with :meth:`Journal.published`;
+* every ``rotate_after`` seconds the journal is closed and a new one started;
+  a closed journal whose changes are all published is retired: one
+  ``os.sync()`` (sync(2): every file written and renamed so far reaches the
+  disk) and the journal file is deleted;
+* after a crash, :func:`replay` reapplies every journal left over, in order:
+  it restores entries whose file in ``queue/`` is missing or damaged (unless
+  a later record removed them) and deletes removed ones, syncs, and deletes
+  the journals. Replaying twice is harmless.
+
+A record is ``<kind> <length> LF``, the payload and the SHA-256 of both:
+kind ``E`` carries a queue id, LF and the entry file's bytes; kind ``R`` a
+queue id. A record cut short by a crash fails its checksum and ends the
+replay of that journal: nobody was told that it was durable. After a write
+or flush error the journal is closed at once, so that no later record sits
+behind a damaged one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hashlib
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+__all__ = ["ENTRY", "REMOVAL", "Journal", "read_records"]
+
+ENTRY = b"E"
+REMOVAL = b"R"
+_HEAD_RE = re.compile(rb"([ER]) (\d{1,12})\n")
+_DIGEST = 32
+_NAME_RE = re.compile(r"(\d{16})\.jnl\Z")
+
+
+class _Ops(Protocol):
+    def write(self, fd: int, data: bytes | memoryview) -> None: ...
+
+    def fsync(self, fd: int) -> None: ...
+
+
+def encode(kind: bytes, payload: bytes) -> bytes:
+    """One journal record."""
+    head = b"%s %d\n" % (kind, len(payload))
+    return head + payload + hashlib.sha256(head + payload).digest()
+
+
+def read_records(path: Path) -> Iterator[tuple[bytes, bytes]]:
+    """The intact records of a journal file, in order; stops at the first damaged one."""
+    raw = path.read_bytes()
+    position = 0
+    while position < len(raw):
+        head = _HEAD_RE.match(raw, position)
+        if head is None:
+            return
+        start = head.end()
+        end = start + int(head.group(2))
+        if end + _DIGEST > len(raw):
+            return
+        if hashlib.sha256(raw[position:end]).digest() != raw[end : end + _DIGEST]:
+            return
+        yield head.group(1), raw[start:end]
+        position = end + _DIGEST
+
+
+def journal_files(directory: Path) -> list[Path]:
+    """The journal files in ``directory``, oldest first."""
+    return sorted(p for p in directory.iterdir() if _NAME_RE.match(p.name))
+
+
+class _Waiter:
+    __slots__ = ("record", "number", "error", "event", "loop", "future")
+
+    def __init__(self, record: bytes) -> None:
+        self.record = record
+        self.number = -1
+        self.error: OSError | None = None
+        self.event: threading.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.future: asyncio.Future[int] | None = None
+
+
+def _settle(waiters: list[_Waiter]) -> None:
+    for waiter in waiters:
+        future = waiter.future
+        assert future is not None
+        if future.done():
+            continue
+        if waiter.error is not None:
+            future.set_exception(waiter.error)
+        else:
+            future.set_result(waiter.number)
+
+
+class Journal:
+    """The committer and retirer of a spool's journal (see the module documentation).
+
+    Args:
+        directory: ``journal/`` of the spool; must exist. Journals already
+            there must have been replayed; new ones are numbered after them.
+        ops: the queue's file operations (``write`` and ``fsync``), so that
+            tests can inject faults into journal writes too.
+        rotate_after: seconds a journal collects records before it is closed
+            and retired.
+        sync: flushes every written file to the disk (``os.sync``).
+    """
+
+    def __init__(self, directory: Path, ops: Callable[[], _Ops], *, rotate_after: float = 0.25,
+                 sync: Callable[[], None] = os.sync) -> None:
+        self.directory = directory
+        self.rotate_after = rotate_after
+        self.flushes = 0
+        self._ops = ops
+        self._sync = sync
+        existing = journal_files(directory)
+        self._next_number = int(existing[-1].stem) + 1 if existing else 1
+        self._condition = threading.Condition()
+        self._batch: list[_Waiter] = []
+        self._fd: int | None = None
+        self._number = 0
+        self._opened_at = 0.0
+        # Journal number -> changes committed to it and not yet published.
+        self._unpublished: dict[int, int] = {}
+        self._closed: collections.deque[int] = collections.deque()
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    # -- callers
+
+    def commit(self, kind: bytes, payload: bytes) -> int:
+        """Append a record and return once it is durable; the result goes to :meth:`published`.
+
+        Raises:
+            OSError: the journal could not be written or flushed (nothing
+                was made durable; the record must be treated as lost).
+        """
+        waiter = _Waiter(encode(kind, payload))
+        waiter.event = threading.Event()
+        self._submit(waiter)
+        waiter.event.wait()
+        if waiter.error is not None:
+            raise waiter.error
+        return waiter.number
+
+    async def commit_async(self, kind: bytes, payload: bytes) -> int:
+        """:meth:`commit` for a coroutine: the event loop is not blocked while the flush runs."""
+        waiter = _Waiter(encode(kind, payload))
+        waiter.loop = asyncio.get_running_loop()
+        waiter.future = waiter.loop.create_future()
+        self._submit(waiter)
+        return await waiter.future
+
+    def published(self, number: int) -> None:
+        """The change committed into journal ``number`` is now made in ``queue/`` as well."""
+        with self._condition:
+            left = self._unpublished[number] - 1
+            self._unpublished[number] = left
+            if not left:
+                self._condition.notify_all()
+
+    def close(self) -> None:
+        """Stop the threads and retire every journal (all changes must be published)."""
+        with self._condition:
+            self._stopping = True
+            self._condition.notify_all()
+        for thread in self._threads:
+            thread.join()
+        self._threads = []
+        with self._condition:
+            self._rotate()
+            numbers = list(self._closed)
+            self._closed.clear()
+        if numbers:
+            self._retire(numbers)
+
+    # -- inside
+
+    def _submit(self, waiter: _Waiter) -> None:
+        with self._condition:
+            if self._stopping:
+                raise OSError("the queue journal is closed")
+            if not self._threads:
+                for target, name in ((self._commit_loop, "committer"), (self._retire_loop, "retirer")):
+                    thread = threading.Thread(target=target, name=f"rfcmail-journal-{name}", daemon=True)
+                    thread.start()
+                    self._threads.append(thread)
+            self._batch.append(waiter)
+            if len(self._batch) == 1:
+                self._condition.notify_all()
+
+    def _rotate(self) -> None:
+        """Close the active journal (the condition is held)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+            self._closed.append(self._number)
+            self._condition.notify_all()
+
+    def _open(self) -> None:
+        number = self._next_number
+        self._next_number += 1
+        path = self.directory / f"{number:016d}.jnl"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except BaseException:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        with self._condition:
+            self._fd = fd
+            self._number = number
+            self._opened_at = time.monotonic()
+            self._unpublished[number] = 0
+
+    def _commit_loop(self) -> None:
+        condition = self._condition
+        while True:
+            with condition:
+                while not self._batch:
+                    if self._stopping:
+                        return
+                    if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
+                        self._rotate()
+                    condition.wait(self.rotate_after)
+                batch, self._batch = self._batch, []
+            error: OSError | None = None
+            try:
+                if self._fd is None:
+                    self._open()
+                assert self._fd is not None
+                ops = self._ops()
+                ops.write(self._fd, b"".join(waiter.record for waiter in batch))
+                ops.fsync(self._fd)
+                self.flushes += 1
+            except OSError as exc:
+                error = exc
+            with condition:
+                if error is None:
+                    self._unpublished[self._number] += len(batch)
+                elif self._fd is not None:
+                    # Nothing may follow a record that was maybe half written.
+                    self._rotate()
+                if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
+                    self._rotate()
+            by_loop: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
+            number = self._number
+            for waiter in batch:
+                waiter.number = number
+                waiter.error = error
+                if waiter.event is not None:
+                    waiter.event.set()
+                else:
+                    assert waiter.loop is not None
+                    by_loop.setdefault(waiter.loop, []).append(waiter)
+            for loop, waiters in by_loop.items():
+                try:
+                    loop.call_soon_threadsafe(_settle, waiters)
+                except RuntimeError:  # that loop is closed; nobody waits any more
+                    pass
+
+    def _ready(self) -> list[int]:
+        """Closed journals, oldest first, whose changes are all published (the condition is held)."""
+        ready: list[int] = []
+        for number in self._closed:
+            if self._unpublished.get(number, 0):
+                break
+            ready.append(number)
+        return ready
+
+    def _retire_loop(self) -> None:
+        condition = self._condition
+        while True:
+            with condition:
+                while not (ready := self._ready()):
+                    if self._stopping:
+                        return
+                    condition.wait()
+            self._retire(ready)
+
+    def _retire(self, numbers: list[int]) -> None:
+        try:
+            self._sync()
+            for number in numbers:
+                (self.directory / f"{number:016d}.jnl").unlink(missing_ok=True)
+        except OSError:
+            # Kept: the journal is replayed at the next start instead.
+            time.sleep(self.rotate_after)
+            return
+        with self._condition:
+            for number in numbers:
+                if self._closed and self._closed[0] == number:
+                    self._closed.popleft()
+                self._unpublished.pop(number, None)

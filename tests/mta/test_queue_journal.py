@@ -1,0 +1,191 @@
+"""The queue's group-commit journal (``Queue(journal=True)``, what ``rfcmail serve`` uses)."""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from rfcmail.mta import _journal
+from rfcmail.mta import queue as queue_module
+from rfcmail.mta.queue import (
+    DeliveryState,
+    Envelope,
+    Queue,
+    QueueResourceError,
+    Recipient,
+    RecipientOutcome,
+)
+
+MESSAGE = b"From: a@example.test\r\nSubject: journal\r\n\r\nbody\r\n"
+
+
+def envelope(tag: str = "x") -> Envelope:
+    return Envelope(reverse_path="a@example.test", recipients=(Recipient(address="b@example.org"),),
+                    envid=tag)
+
+
+def journals(spool: Path) -> list[str]:
+    return sorted(p.name for p in (spool / "journal").iterdir())
+
+
+def snapshot(spool: Path, target: Path) -> Path:
+    """What the disk would hold after a crash that keeps the page cache: a copy of the spool."""
+    shutil.copytree(spool, target)
+    return target
+
+
+def test_enqueue_is_readable_at_once_and_lands_in_queue(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    with Queue(spool, journal=True) as queue:
+        queue_id = queue.enqueue(envelope(), MESSAGE)
+        assert queue.read_message(queue_id) == MESSAGE
+        assert queue.load(queue_id).envelope.envid == "x"
+        assert queue_id in queue.ids()
+    # Closed: the entry is an ordinary file and every journal is retired.
+    assert (spool / "queue" / f"{queue_id}.msg").exists()
+    assert journals(spool) == []
+    with Queue(spool) as plain:
+        assert [e.queue_id for e in plain.recover().entries] == [queue_id]
+        assert plain.read_message(queue_id) == MESSAGE
+
+
+def test_concurrent_enqueues_share_flushes(tmp_path: Path) -> None:
+    with Queue(tmp_path / "spool", journal=True) as queue:
+        ids: list[str] = []
+        lock = threading.Lock()
+
+        def worker() -> None:
+            for _ in range(25):
+                queue_id = queue.enqueue(envelope(), MESSAGE)
+                with lock:
+                    ids.append(queue_id)
+
+        threads = [threading.Thread(target=worker) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(ids)) == 200
+        assert 0 < queue.journal_flushes < 200
+        assert all(queue.read_message(queue_id) == MESSAGE for queue_id in ids)
+
+
+def test_async_enqueue_and_removal(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+
+    async def scenario(queue: Queue) -> list[str]:
+        return list(await asyncio.gather(*(queue.enqueue_async(envelope(str(i)), MESSAGE) for i in range(20))))
+
+    with Queue(spool, journal=True) as queue:
+        ids = asyncio.run(scenario(queue))
+        for queue_id in ids[:10]:
+            queue.remove(queue_id)
+        assert queue.ids() == sorted(ids[10:])
+    with Queue(spool) as plain:
+        assert sorted(e.queue_id for e in plain.recover().entries) == sorted(ids[10:])
+
+
+def test_replay_restores_lost_entries_and_honours_removals(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    queue = Queue(spool, journal=True)
+    assert queue._journal is not None
+    queue._journal.rotate_after = 60.0  # keep the journal live until the copy below
+    kept = queue.enqueue(envelope("kept"), MESSAGE)
+    damaged = queue.enqueue(envelope("damaged"), MESSAGE + b"more\r\n")
+    removed = queue.enqueue(envelope("removed"), MESSAGE)
+    queue.remove(removed)
+    # A crash before the journal was retired: copy the spool as it is now.
+    crashed = snapshot(spool, tmp_path / "crashed")
+    queue.close()
+    assert journals(crashed), "the journal was still live at the copy"
+    # The files may not have reached the disk: one is missing, one is torn.
+    (crashed / "queue" / f"{kept}.msg").unlink(missing_ok=True)
+    damaged_file = crashed / "queue" / f"{damaged}.msg"
+    damaged_file.write_bytes(b"rfcmail-queue 1\n12\n{\"queue_id\":")
+    (crashed / "queue" / f"{removed}.msg").write_bytes(b"resurrected?")
+    with Queue(crashed) as recovered:
+        report = recovered.recover()
+        assert sorted(e.queue_id for e in report.entries) == sorted([kept, damaged])
+        assert recovered.read_message(kept) == MESSAGE
+        assert recovered.read_message(damaged) == MESSAGE + b"more\r\n"
+        assert report.quarantined == ()
+    assert journals(crashed) == []
+    assert not (crashed / "queue" / f"{removed}.msg").exists()
+
+
+def test_a_torn_journal_record_ends_the_replay(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    (spool / "journal").mkdir(parents=True)
+    with Queue(spool) as queue:
+        container = queue._entry_bytes("0" * 24, envelope(), MESSAGE)
+    good = _journal.encode(_journal.ENTRY, b"0" * 24 + b"\n" + container)
+    torn = _journal.encode(_journal.ENTRY, b"1" * 24 + b"\n" + container)
+    (spool / "journal" / f"{1:016d}.jnl").write_bytes(good + torn[: len(torn) // 2])
+    with Queue(spool) as queue:
+        assert [e.queue_id for e in queue.recover().entries] == ["0" * 24]
+    assert list(_journal.read_records(_write(tmp_path / "bad.jnl", good[:-1] + b"X"))) == []
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+class FailingJournalOps(queue_module._FileOps):
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+    def write(self, fd: int, data: bytes | memoryview) -> None:
+        if self.step == "write":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        super().write(fd, data)
+
+    def fsync(self, fd: int) -> None:
+        if self.step == "fsync":
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        super().fsync(fd)
+
+
+@pytest.mark.parametrize("step", ["write", "fsync"])
+def test_a_journal_failure_is_a_resource_error_and_nothing_is_kept(tmp_path: Path, step: str) -> None:
+    spool = tmp_path / "spool"
+    with Queue(spool, journal=True) as queue:
+        first = queue.enqueue(envelope(), MESSAGE)
+        queue._ops = FailingJournalOps(step)
+        with pytest.raises(QueueResourceError) as info:
+            queue.enqueue(envelope(), MESSAGE)
+        assert info.value.reply_hint.startswith("452 4.3.1")
+        queue._ops = queue_module._FileOps()
+        # The journal that failed is closed; the next one works.
+        second = queue.enqueue(envelope(), MESSAGE)
+        assert queue.ids() == sorted([first, second])
+    with Queue(spool) as plain:
+        assert sorted(e.queue_id for e in plain.recover().entries) == sorted([first, second])
+
+
+def test_states_of_journalled_entries(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    with Queue(spool, journal=True) as queue:
+        queue_id = queue.enqueue(envelope(), MESSAGE)
+        updated = queue.record_attempt(queue_id, [RecipientOutcome(address="b@example.org",
+                                                                   state=DeliveryState.DELIVERED)])
+        assert updated.done
+    with Queue(spool) as plain:
+        (entry,) = plain.recover().entries
+        assert entry.done
+
+
+def test_large_messages_and_streams_take_the_plain_path(tmp_path: Path) -> None:
+    import io
+
+    with Queue(tmp_path / "spool", journal=True, journal_max_message=100) as queue:
+        big = queue.enqueue(envelope(), MESSAGE * 10)
+        streamed = queue.enqueue(envelope(), io.BytesIO(MESSAGE))
+        assert queue.journal_flushes == 0
+        assert queue.read_message(big) == MESSAGE * 10 and queue.read_message(streamed) == MESSAGE
