@@ -104,13 +104,28 @@ def received_field(
             lines.append("\t" + part)
         else:
             lines[-1] += " " + part
-    date = format_date(moment)
+    date = _date_text(moment)
     if len(lines[-1]) + 2 + len(date) > 76:
         lines[-1] += ";"
         lines.append("\t" + date)
     else:
         lines[-1] += "; " + date
     return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace")
+
+
+_last_date: tuple[datetime, object, str] | None = None
+
+
+def _date_text(moment: datetime) -> str:
+    """format_date, kept for the rest of the second (a busy server asks many times a second)."""
+    global _last_date
+    whole = moment.replace(microsecond=0)
+    last = _last_date
+    if last is not None and last[0] == whole and last[1] is whole.tzinfo:
+        return last[2]
+    text = format_date(whole)
+    _last_date = (whole, whole.tzinfo, text)
+    return text
 
 
 def count_received(message: bytes) -> int:

@@ -47,6 +47,7 @@ __all__ = [
 _DOT_STRING_RE = re.compile(rf"{ATEXT_UTF8}+(?:\.{ATEXT_UTF8}+)*\Z")
 _QUOTED_RE = re.compile(rf'"(?:{QTEXT_SMTP_UTF8}|{QUOTED_PAIR_SMTP})*"\Z')
 _ROUTE_RE = re.compile(r"@[^,:@\s]+(?:,@[^,:@\s]+)*:")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 _ROUTING_CHARACTERS = frozenset("%!@")
 
 
@@ -182,6 +183,7 @@ class RelayPolicy:
     _addresses: frozenset[ipaddress.IPv4Address | ipaddress.IPv6Address] = field(
         default=frozenset(), init=False, repr=False, compare=False
     )
+    _trusted_cache: dict[str, bool] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.max_path_length < 1:
@@ -192,6 +194,7 @@ class RelayPolicy:
         object.__setattr__(self, "_addresses", frozenset(
             ipaddress.ip_address(a) for a in self.local_addresses))
 
+
     # -- the parts
 
     def is_trusted(self, client_address: str | None, authenticated_user: str | None) -> bool:
@@ -200,6 +203,16 @@ class RelayPolicy:
             return True
         if not client_address:
             return False
+        cache = self._trusted_cache
+        known = cache.get(client_address)
+        if known is None:
+            # A busy server sees the same clients again; the cache is bounded.
+            if len(cache) >= 4096:
+                cache.clear()
+            known = cache[client_address] = self._in_networks(client_address)
+        return known
+
+    def _in_networks(self, client_address: str) -> bool:
         try:
             address = ipaddress.ip_address(client_address.split("%", 1)[0])
         except ValueError:
@@ -215,6 +228,8 @@ class RelayPolicy:
                 return parse_address_literal(domain) in self._addresses
             except MXLookupError:
                 return False
+        if domain in self._domains:
+            return True
         try:
             return to_a_label(domain) in self._domains
         except MXLookupError:
@@ -252,7 +267,7 @@ class RelayPolicy:
     @staticmethod
     def _parse(path: str, max_length: int) -> _Parsed | None:
         text = path.strip()
-        if len(text) > max_length or any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text):
+        if len(text) > max_length or _CONTROL_RE.search(text):
             return None
         if text.startswith("<"):
             if not text.endswith(">"):

@@ -136,6 +136,9 @@ class _InboundSession:
         self.ret: str | None = None
         self.envid: str | None = None
         self.recipients: list[Recipient] = []
+        # Content is kept as a list of chunks up to _SPOOL_IN_MEMORY octets,
+        # then in a file of the spool directory.
+        self.chunks: list[bytes] = []
         self.spool: IO[bytes] | None = None
         self.size = 0
 
@@ -170,18 +173,26 @@ class _InboundSession:
         self.recipients.append(recipient)
 
     def data(self, chunk: bytes, context: SessionContext) -> None:
-        if self.spool is None:
-            self.spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY, dir=str(self.mta.spool_dir))
-        self.spool.write(chunk)
         self.size += len(chunk)
+        if self.spool is None and self.size <= _SPOOL_IN_MEMORY:
+            self.chunks.append(chunk)
+            return
+        if self.spool is None:
+            self.spool = tempfile.TemporaryFile(dir=str(self.mta.spool_dir))
+            self.spool.writelines(self.chunks)
+            self.chunks = []
+        self.spool.write(chunk)
 
     async def end(self, context: SessionContext) -> str | None:
         spool, self.spool = self.spool, None
-        if spool is None:
-            spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+        content = b"".join(self.chunks) if spool is None else b""
+        self.chunks = []
         try:
-            spool.seek(0)
-            head = spool.read(DEFAULT_LIMITS.max_header_size)
+            if spool is not None:
+                spool.seek(0)
+                head = spool.read(DEFAULT_LIMITS.max_header_size)
+            else:
+                head = content[: DEFAULT_LIMITS.max_header_size]
             if count_received(head) >= self.mta.config.max_hops - 1:
                 raise SMTPReplyError(554, "5.4.6", "Too many hops: this message is looping")
             received_from = ReceivedFrom(
@@ -193,11 +204,14 @@ class _InboundSession:
                 tls=context.tls)
             envelope = Envelope(reverse_path=self.reverse_path or "", recipients=tuple(self.recipients),
                                 ret=self.ret, envid=self.envid, received_from=received_from)
-            spool.seek(0)
-            # A message still in memory goes to the queue as bytes (group
+            # A message held in memory goes to the queue as bytes (group
             # commit through the journal); a larger one as a stream.
-            message: bytes | _Prefixed = (trace + spool.read() if self.size <= _SPOOL_IN_MEMORY
-                                          else _Prefixed(trace, spool))
+            message: bytes | _Prefixed
+            if spool is None:
+                message = trace + content
+            else:
+                spool.seek(0)
+                message = _Prefixed(trace, spool)
             try:
                 queue_id = await self.mta.queue.enqueue_async(envelope, message)  # type: ignore[arg-type]
                 self.mta.track(queue_id, envelope, len(trace) + self.size)
@@ -208,12 +222,14 @@ class _InboundSession:
             except QueueError:
                 raise SMTPReplyError(451, "4.3.0", "Queue unavailable, try again later") from None
         finally:
-            spool.close()
+            if spool is not None:
+                spool.close()
             self._reset_transaction()
         self.mta.wake()
         return f"Queued as {queue_id}"
 
     def _discard_spool(self) -> None:
+        self.chunks = []
         if self.spool is not None:
             self.spool.close()
             self.spool = None
@@ -310,7 +326,9 @@ class MTA:
         # The runner schedules from memory: the queue on disk is read at start
         # (recover) and for each delivery, never scanned per pass.
         self._entries: dict[str, QueueEntry] = {}
-        self._local_slots = asyncio.Semaphore(8)
+        # One local delivery at a time, its record included: a crash can then
+        # repeat at most the one delivery in flight (at least once, never more).
+        self._local_slots = asyncio.Semaphore(1)
         self.delivered = 0
         self.bounced = 0
 
@@ -438,10 +456,11 @@ class MTA:
     async def run_once(self, entries: Sequence[QueueEntry]) -> None:
         """Try every pending recipient of ``entries`` once and record the results.
 
-        Messages for local recipients only are delivered several at a time,
-        so that their fsyncs overlap and their queue removals share
-        directory syncs; each is recorded as soon as it is delivered, so a
-        crash can repeat at most the deliveries in flight.
+        Messages for local recipients only are delivered one at a time, each
+        recorded (removed, or its state written) before the next starts, so
+        a crash repeats at most the one local delivery in flight; remote
+        destinations are tried in parallel, each recorded when its
+        destination is done.
         """
         by_destination: dict[str, list[DeliveryJob]] = {}
         results: dict[str, list[RecipientOutcome]] = {}
@@ -475,11 +494,16 @@ class MTA:
 
     async def _deliver_local(self, entry: QueueEntry, local: list[RecipientStatus]) -> list[RecipientOutcome]:
         async with self._local_slots:
-            message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
-            return await asyncio.to_thread(self.local.deliver, entry, local, message)
+            return await self._deliver_local_unlocked(entry, local)
+
+    async def _deliver_local_unlocked(self, entry: QueueEntry,
+                                      local: list[RecipientStatus]) -> list[RecipientOutcome]:
+        message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
+        return await asyncio.to_thread(self.local.deliver, entry, local, message)
 
     async def _deliver_and_settle(self, entry: QueueEntry, local: list[RecipientStatus]) -> None:
-        await self._settle(entry, await self._deliver_local(entry, local))
+        async with self._local_slots:
+            await self._settle(entry, await self._deliver_local_unlocked(entry, local))
 
     def _is_local(self, address: str) -> bool:
         return self.policy.is_local_domain(address.rpartition("@")[2])
