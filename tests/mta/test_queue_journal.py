@@ -189,3 +189,60 @@ def test_large_messages_and_streams_take_the_plain_path(tmp_path: Path) -> None:
         streamed = queue.enqueue(envelope(), io.BytesIO(MESSAGE))
         assert queue.journal_flushes == 0
         assert queue.read_message(big) == MESSAGE * 10 and queue.read_message(streamed) == MESSAGE
+
+
+class CountingOps(queue_module._FileOps):
+    """Counts the writes of whole entry files (the background writer's)."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, fd: int, data: bytes | memoryview) -> None:
+        if bytes(data[:15]) == b"rfcmail-queue 1":
+            self.writes += 1
+        super().write(fd, data)
+
+
+def test_an_entry_removed_before_the_writer_delay_never_gets_a_file(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    with Queue(spool, journal=True) as queue:
+        assert queue._writer is not None
+        queue._writer.delay = 60.0
+        ops = CountingOps()
+        queue._ops = ops
+        gone = queue.enqueue(envelope("gone"), MESSAGE)
+        kept = queue.enqueue(envelope("kept"), MESSAGE)
+        assert not (spool / "queue" / f"{gone}.msg").exists()
+        assert queue.read_message(gone) == MESSAGE  # from memory meanwhile
+        queue.remove(gone)
+        assert queue.ids() == [kept]
+    # Closing wrote the one still queued, and only that one.
+    assert ops.writes == 1
+    assert (spool / "queue" / f"{kept}.msg").exists() and not (spool / "queue" / f"{gone}.msg").exists()
+
+
+def test_threads_and_an_event_loop_commit_together(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    with Queue(spool, journal=True) as queue:
+        from_threads: list[str] = []
+
+        def worker() -> None:
+            for _ in range(20):
+                from_threads.append(queue.enqueue(envelope("thread"), MESSAGE))
+
+        async def loop_side() -> list[str]:
+            ids: list[str] = []
+            for _ in range(10):
+                ids += await asyncio.gather(*(queue.enqueue_async(envelope("loop"), MESSAGE) for _ in range(5)))
+            return ids
+
+        threads = [threading.Thread(target=worker) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        from_loop = asyncio.run(loop_side())
+        for thread in threads:
+            thread.join()
+        every = set(from_threads) | set(from_loop)
+        assert len(every) == 110
+    with Queue(spool) as plain:
+        assert {e.queue_id for e in plain.recover().entries} == every

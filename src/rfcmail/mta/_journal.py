@@ -88,14 +88,13 @@ def journal_files(directory: Path) -> list[Path]:
 
 
 class _Waiter:
-    __slots__ = ("record", "number", "error", "event", "loop", "future")
+    __slots__ = ("record", "number", "error", "event", "future")
 
     def __init__(self, record: bytes) -> None:
         self.record = record
         self.number = -1
         self.error: OSError | None = None
         self.event: threading.Event | None = None
-        self.loop: asyncio.AbstractEventLoop | None = None
         self.future: asyncio.Future[int] | None = None
 
 
@@ -143,6 +142,9 @@ class Journal:
         self._closed: collections.deque[int] = collections.deque()
         self._stopping = False
         self._threads: list[threading.Thread] = []
+        # One file writer at a time: the committer thread and event loops.
+        self._io_lock = threading.Lock()
+        self._inline: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
 
     # -- callers
 
@@ -162,11 +164,25 @@ class Journal:
         return waiter.number
 
     async def commit_async(self, kind: bytes, payload: bytes) -> int:
-        """:meth:`commit` for a coroutine: the event loop is not blocked while the flush runs."""
+        """:meth:`commit` for a coroutine.
+
+        The records of every coroutine that commits during one pass of the
+        event loop are flushed together at the end of that pass, on the
+        loop's own thread: the loop waits for that one flush (typically well
+        under a millisecond), instead of handing every record to another
+        thread and back, which costs more CPU than the flush.
+        """
+        if self._stopping:
+            raise OSError("the queue journal is closed")
+        self._start_threads()
+        loop = asyncio.get_running_loop()
         waiter = _Waiter(encode(kind, payload))
-        waiter.loop = asyncio.get_running_loop()
-        waiter.future = waiter.loop.create_future()
-        self._submit(waiter)
+        waiter.future = loop.create_future()
+        batch = self._inline.get(loop)
+        if batch is None:
+            batch = self._inline[loop] = []
+            loop.call_soon(self._flush_inline, loop)
+        batch.append(waiter)
         return await waiter.future
 
     def published(self, number: int) -> None:
@@ -185,7 +201,7 @@ class Journal:
         for thread in self._threads:
             thread.join()
         self._threads = []
-        with self._condition:
+        with self._io_lock, self._condition:
             self._rotate()
             numbers = list(self._closed)
             self._closed.clear()
@@ -194,15 +210,20 @@ class Journal:
 
     # -- inside
 
+    def _start_threads(self) -> None:
+        if not self._threads:
+            with self._condition:
+                if not self._threads:
+                    for target, name in ((self._commit_loop, "committer"), (self._retire_loop, "retirer")):
+                        thread = threading.Thread(target=target, name=f"rfcmail-journal-{name}", daemon=True)
+                        thread.start()
+                        self._threads.append(thread)
+
     def _submit(self, waiter: _Waiter) -> None:
+        self._start_threads()
         with self._condition:
             if self._stopping:
                 raise OSError("the queue journal is closed")
-            if not self._threads:
-                for target, name in ((self._commit_loop, "committer"), (self._retire_loop, "retirer")):
-                    thread = threading.Thread(target=target, name=f"rfcmail-journal-{name}", daemon=True)
-                    thread.start()
-                    self._threads.append(thread)
             self._batch.append(waiter)
             if len(self._batch) == 1:
                 self._condition.notify_all()
@@ -236,51 +257,62 @@ class Journal:
             self._opened_at = time.monotonic()
             self._unpublished[number] = 0
 
-    def _commit_loop(self) -> None:
-        condition = self._condition
-        while True:
-            with condition:
-                while not self._batch:
-                    if self._stopping:
-                        return
-                    if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
-                        self._rotate()
-                    condition.wait(self.rotate_after)
-                batch, self._batch = self._batch, []
+    def _flush(self, records: list[bytes]) -> tuple[int, OSError | None]:
+        """Append ``records`` to the active journal and flush it once; the journal number, or the error."""
+        with self._io_lock:
             error: OSError | None = None
             try:
+                with self._condition:
+                    if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
+                        self._rotate()
                 if self._fd is None:
                     self._open()
                 assert self._fd is not None
                 ops = self._ops()
-                ops.write(self._fd, b"".join(waiter.record for waiter in batch))
+                ops.write(self._fd, b"".join(records))
                 ops.fsync(self._fd)
                 self.flushes += 1
             except OSError as exc:
                 error = exc
-            with condition:
+            with self._condition:
+                number = self._number
                 if error is None:
-                    self._unpublished[self._number] += len(batch)
+                    self._unpublished[number] += len(records)
                 elif self._fd is not None:
                     # Nothing may follow a record that was maybe half written.
                     self._rotate()
-                if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
-                    self._rotate()
-            by_loop: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
-            number = self._number
+            return number, error
+
+    def _commit_loop(self) -> None:
+        condition = self._condition
+        while True:
+            with condition:
+                if not self._batch and not self._stopping:
+                    condition.wait(self.rotate_after)
+                if self._stopping and not self._batch:
+                    return
+                batch, self._batch = self._batch, []
+            if not batch:
+                # Idle: close a journal old enough, so that it can retire.
+                with self._io_lock, condition:
+                    if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
+                        self._rotate()
+                continue
+            number, error = self._flush([waiter.record for waiter in batch])
             for waiter in batch:
                 waiter.number = number
                 waiter.error = error
-                if waiter.event is not None:
-                    waiter.event.set()
-                else:
-                    assert waiter.loop is not None
-                    by_loop.setdefault(waiter.loop, []).append(waiter)
-            for loop, waiters in by_loop.items():
-                try:
-                    loop.call_soon_threadsafe(_settle, waiters)
-                except RuntimeError:  # that loop is closed; nobody waits any more
-                    pass
+                assert waiter.event is not None
+                waiter.event.set()
+
+    def _flush_inline(self, loop: asyncio.AbstractEventLoop) -> None:
+        """The event loop's batch: every record its coroutines gave since the last flush, one flush."""
+        batch = self._inline.pop(loop)
+        number, error = self._flush([waiter.record for waiter in batch])
+        for waiter in batch:
+            waiter.number = number
+            waiter.error = error
+        _settle(batch)
 
     def _ready(self) -> list[int]:
         """Closed journals, oldest first, whose changes are all published (the condition is held)."""

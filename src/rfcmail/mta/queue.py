@@ -159,8 +159,11 @@ class QueueCorruptError(QueueError):
 # -- the envelope ----------------------------------------------------------------
 
 
+_LINE_BREAKING_RE = re.compile("[\r\n\0]")
+
+
 def _check_text(value: str | None, what: str) -> None:
-    if value is not None and any(ch in value for ch in "\r\n\0"):
+    if value is not None and _LINE_BREAKING_RE.search(value):
         raise ValueError(f"{what} must not contain CR, LF or NUL: {value!r}")
 
 
@@ -1110,17 +1113,21 @@ class _EntryWriter:
 
     The journal has made each entry durable before it gets here, so the file
     is written straight to ``queue/<id>.msg`` without fsync: a crash in the
-    middle leaves a damaged file that the replay replaces. Until its file is
-    written an entry is read from memory; at most ``max_bytes`` of them are
-    held, and enqueuers wait for room beyond that.
+    middle leaves a damaged file that the replay replaces. An entry is
+    written ``delay`` seconds after it arrived, so that one delivered and
+    removed before then never costs a file; until then it is read from
+    memory. At most ``max_bytes`` are held: from half of it on, entries are
+    written at once, and enqueuers wait for room beyond it.
     """
 
-    def __init__(self, queue: Queue, journal: _journal.Journal, max_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(self, queue: Queue, journal: _journal.Journal, max_bytes: int = 64 * 1024 * 1024,
+                 delay: float = 2.0) -> None:
         self._queue = queue
         self._journal = journal
         self.max_bytes = max_bytes
+        self.delay = delay
         self._condition = threading.Condition()
-        self._items: dict[str, tuple[bytes, int]] = {}
+        self._items: dict[str, tuple[bytes, int, float]] = {}
         self._writing: str | None = None
         self._bytes = 0
         self._thread: threading.Thread | None = None
@@ -1128,7 +1135,7 @@ class _EntryWriter:
 
     def add(self, queue_id: str, container: bytes, number: int) -> None:
         with self._condition:
-            self._items[queue_id] = (container, number)
+            self._items[queue_id] = (container, number, time.monotonic())
             self._bytes += len(container)
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="rfcmail-queue-writer", daemon=True)
@@ -1158,10 +1165,11 @@ class _EntryWriter:
             while self._writing == queue_id:
                 self._condition.wait()
             item = self._items.pop(queue_id, None)
-            if item is not None:
-                self._bytes -= len(item[0])
-                self._condition.notify_all()
-            return item
+            if item is None:
+                return None
+            self._bytes -= len(item[0])
+            self._condition.notify_all()
+            return item[0], item[1]
 
     def close(self) -> None:
         with self._condition:
@@ -1175,11 +1183,17 @@ class _EntryWriter:
         queue = self._queue
         while True:
             with self._condition:
-                while not self._items:
-                    if self._stopping:
-                        return
-                    self._condition.wait()
-                queue_id, (container, number) = next(iter(self._items.items()))
+                while True:
+                    if not self._items:
+                        if self._stopping:
+                            return
+                        self._condition.wait()
+                        continue
+                    queue_id, (container, number, added) = next(iter(self._items.items()))
+                    wait = added + self.delay - time.monotonic()
+                    if wait <= 0 or self._stopping or self._bytes >= self.max_bytes // 2:
+                        break
+                    self._condition.wait(wait)
                 self._writing = queue_id
             try:
                 fd = os.open(queue._queue / f"{queue_id}.msg",
