@@ -40,6 +40,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol
 
@@ -110,6 +111,17 @@ def _settle(waiters: list[_Waiter]) -> None:
             future.set_result(waiter.number)
 
 
+class _LoopState:
+    """An event loop's records waiting for a flush, and whether one is running."""
+
+    __slots__ = ("pending", "in_flight", "scheduled")
+
+    def __init__(self) -> None:
+        self.pending: list[_Waiter] = []
+        self.in_flight = False
+        self.scheduled = False
+
+
 class Journal:
     """The committer and retirer of a spool's journal (see the module documentation).
 
@@ -144,7 +156,8 @@ class Journal:
         self._threads: list[threading.Thread] = []
         # One file writer at a time: the committer thread and event loops.
         self._io_lock = threading.Lock()
-        self._inline: dict[asyncio.AbstractEventLoop, list[_Waiter]] = {}
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
+        self._flusher: ThreadPoolExecutor | None = None
 
     # -- callers
 
@@ -166,23 +179,26 @@ class Journal:
     async def commit_async(self, kind: bytes, payload: bytes) -> int:
         """:meth:`commit` for a coroutine.
 
-        The records of every coroutine that commits during one pass of the
-        event loop are flushed together at the end of that pass, on the
-        loop's own thread: the loop waits for that one flush (typically well
-        under a millisecond), instead of handing every record to another
-        thread and back, which costs more CPU than the flush.
+        Each event loop keeps at most one flush in flight: the records given
+        while it runs are written (to the page cache, on the loop's thread)
+        as one batch as soon as it is done, and that batch's ``fdatasync``
+        runs in a helper thread while the loop goes on. Batches thus grow by
+        themselves with the load, and the loop hands one batch, not every
+        record, to another thread.
         """
         if self._stopping:
             raise OSError("the queue journal is closed")
         self._start_threads()
         loop = asyncio.get_running_loop()
+        state = self._loops.get(loop)
+        if state is None:
+            state = self._loops[loop] = _LoopState()
         waiter = _Waiter(encode(kind, payload))
         waiter.future = loop.create_future()
-        batch = self._inline.get(loop)
-        if batch is None:
-            batch = self._inline[loop] = []
-            loop.call_soon(self._flush_inline, loop)
-        batch.append(waiter)
+        state.pending.append(waiter)
+        if not state.in_flight and not state.scheduled:
+            state.scheduled = True
+            loop.call_soon(self._start_flush, loop, state)
         return await waiter.future
 
     def published(self, number: int) -> None:
@@ -201,6 +217,9 @@ class Journal:
         for thread in self._threads:
             thread.join()
         self._threads = []
+        if self._flusher is not None:
+            self._flusher.shutdown(wait=True)
+            self._flusher = None
         with self._io_lock, self._condition:
             self._rotate()
             numbers = list(self._closed)
@@ -305,14 +324,69 @@ class Journal:
                 assert waiter.event is not None
                 waiter.event.set()
 
-    def _flush_inline(self, loop: asyncio.AbstractEventLoop) -> None:
-        """The event loop's batch: every record its coroutines gave since the last flush, one flush."""
-        batch = self._inline.pop(loop)
-        number, error = self._flush([waiter.record for waiter in batch])
+    def _start_flush(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
+        """Write a loop's pending records and start their flush in the helper thread."""
+        state.scheduled = False
+        if state.in_flight or not state.pending:
+            return
+        batch, state.pending = state.pending, []
+        # Held until the flush is done (released by the helper thread), so
+        # that nothing rotates or writes the file in between.
+        self._io_lock.acquire()
+        try:
+            with self._condition:
+                if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
+                    self._rotate()
+            if self._fd is None:
+                self._open()
+            assert self._fd is not None
+            self._ops().write(self._fd, b"".join(waiter.record for waiter in batch))
+        except OSError as exc:
+            with self._condition:
+                if self._fd is not None:
+                    self._rotate()
+            self._io_lock.release()
+            self._finish(loop, state, batch, self._number, exc)
+            return
+        except BaseException:
+            self._io_lock.release()
+            raise
+        state.in_flight = True
+        if self._flusher is None:
+            self._flusher = ThreadPoolExecutor(1, thread_name_prefix="rfcmail-journal-flush")
+        done = loop.run_in_executor(self._flusher, self._flush_written, len(batch))
+        done.add_done_callback(lambda future: self._finish(loop, state, batch, *future.result()))
+
+    def _flush_written(self, count: int) -> tuple[int, OSError | None]:
+        """In the helper thread: flush what :meth:`_start_flush` wrote; releases the I/O lock."""
+        try:
+            error: OSError | None = None
+            try:
+                assert self._fd is not None
+                self._ops().fsync(self._fd)
+                self.flushes += 1
+            except OSError as exc:
+                error = exc
+            with self._condition:
+                number = self._number
+                if error is None:
+                    self._unpublished[number] += count
+                elif self._fd is not None:
+                    self._rotate()
+            return number, error
+        finally:
+            self._io_lock.release()
+
+    def _finish(self, loop: asyncio.AbstractEventLoop, state: _LoopState, batch: list[_Waiter],
+                number: int, error: OSError | None) -> None:
+        state.in_flight = False
         for waiter in batch:
             waiter.number = number
             waiter.error = error
         _settle(batch)
+        if state.pending and not state.scheduled:
+            state.scheduled = True
+            loop.call_soon(self._start_flush, loop, state)
 
     def _ready(self) -> list[int]:
         """Closed journals, oldest first, whose changes are all published (the condition is held)."""
