@@ -38,6 +38,9 @@ writing 10 KiB messages:
   ``rfcmail serve`` (a subprocess with its durable queue, delivering the
   mail to a local Maildir at the same time); afterwards every message must
   be in a Maildir or still in the queue.
+* **rfcmail serve --workers N** (N = the number of CPUs, when above one):
+  the same, with N processes on the port (``SO_REUSEPORT``), each with its
+  own queue; with and without ``--hold``.
 * **Postfix smtpd** accepting into its own (fsync'ed) queue and delivering to
   Dovecot, started from the test suite's peer setup when Postfix and Dovecot
   are installed, driven by the same smtp-source runs.
@@ -316,23 +319,26 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
 
 
 def bench_serve(base: Path, program: str, count: int, sessions: int,
-                hold: bool = False) -> tuple[float, str]:
+                hold: bool = False, workers: int = 1) -> tuple[float, str]:
     """``rfcmail serve``: durable queue, local Maildir delivery running meanwhile.
 
     With ``hold`` the server only accepts and queues (``--hold``): the accept
     path alone, the same durable work as the raw loop and the aiosmtpd handler.
     """
-    data = base / f"serve-{sessions}{'-hold' if hold else ''}"
+    data = base / f"serve-{sessions}{'-hold' if hold else ''}-w{workers}"
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
     process = subprocess.Popen(
         [sys.executable, "-m", "rfcmail", "serve", "--data", str(data), "--smtp-port", str(port),
          "--submission-port", "0", "--pop3-port", "0", "--domain", "bench.test",
-         "--user", "sink:secret", *(["--hold"] if hold else [])],
+         "--user", "sink:secret", "--workers", str(workers), *(["--hold"] if hold else [])],
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
     try:
         wait_for_port(port, process)
+        if workers > 1:
+            # Every worker must be listening before the load starts.
+            time.sleep(1.0 + 0.5 * workers)
         rate = smtp_source_rate(program, port, count, sessions)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -466,6 +472,12 @@ def main(argv: list[str] | None = None) -> int:
                 show(f"rfcmail serve, smtp-source x{sessions}", rate, note)
                 rate, note = bench_serve(base, program, count, sessions, hold=True)
                 show(f"rfcmail serve --hold (accept only), smtp-source x{sessions}", rate, note)
+                workers = os.cpu_count() or 1
+                if workers > 1:
+                    rate, note = bench_serve(base, program, count, sessions, workers=workers)
+                    show(f"rfcmail serve --workers {workers}, smtp-source x{sessions}", rate, note)
+                    rate, note = bench_serve(base, program, count, sessions, hold=True, workers=workers)
+                    show(f"rfcmail serve --workers {workers} --hold, smtp-source x{sessions}", rate, note)
             postfix = bench_postfix(program, count, (threads, threads * 4))
             for sessions, rate in postfix.items():
                 show(f"Postfix smtpd (own queue), smtp-source x{sessions}", rate)
@@ -490,6 +502,14 @@ def main(argv: list[str] | None = None) -> int:
                   f"{serve / durable:.2f}x (target 2x)")
             print(f"  ratio rfcmail serve (smtp-source x{sessions}) vs raw ceiling: "
                   f"{serve / ceiling:.2f} (target 0.70)")
+        workers = os.cpu_count() or 1
+        for label in (f"rfcmail serve --workers {workers}", f"rfcmail serve --workers {workers} --hold"):
+            rate = results.get(f"{label}, smtp-source x{sessions}")
+            if durable and rate:
+                print(f"  ratio {label} vs durable aiosmtpd (smtp-source x{sessions}): "
+                      f"{rate / durable:.2f}x (target 2x)")
+                print(f"  ratio {label} (smtp-source x{sessions}) vs raw ceiling: "
+                      f"{rate / ceiling:.2f} (target 0.70)")
         held = results.get(f"rfcmail serve --hold (accept only), smtp-source x{sessions}")
         if durable and held:
             print(f"  ratio rfcmail serve --hold vs durable aiosmtpd (smtp-source x{sessions}): "

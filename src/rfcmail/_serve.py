@@ -78,6 +78,11 @@ def add_serve_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     serve.add_argument("--retry-first", type=float, default=None, help="seconds before the first retry")
     serve.add_argument("--hold", action="store_true",
                        help="accept and queue mail but deliver nothing until started without --hold")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="processes accepting SMTP on the same ports, each with its own queue "
+                            "and deliveries (default 1; one per core makes use of them all)")
+    serve.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    serve.add_argument("--listen-fds", default=None, help=argparse.SUPPRESS)
     serve.set_defaults(func=_serve)
 
 
@@ -134,13 +139,96 @@ def _serve(args: argparse.Namespace) -> int:
     retry = DEFAULT_RETRY_POLICY
     if args.retry_first is not None:
         retry = type(retry)(first_retry=args.retry_first, max_interval=max(args.retry_first * 8, 1.0))
+    if args.workers < 1:
+        print("rfcmail: --workers must be at least 1", file=sys.stderr)
+        return 2
     config = MTAConfig(
         hostname=hostname, data_dir=data, local_domains=domains, users=users,
         relay_networks=tuple(args.relay_network), smart_host=smart, resolver=resolver,
         delivery_port=args.delivery_port, tls_context=context, retry=retry, hold=args.hold,
         mx_config=MXConfig(allowed_networks=tuple(args.allow_network), local_names=frozenset({hostname})),
+        queue_name="queue" if args.worker_index == 0 else f"queue-{args.worker_index}",
     )
+    if args.worker_index:
+        return asyncio.run(_run_worker(MTA(config), args))
     return asyncio.run(_run_mta(MTA(config), args, demo))
+
+
+_REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
+
+
+def _listening_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket for ``serve --workers``.
+
+    Where the system has ``SO_REUSEPORT``, every worker binds its own socket
+    to the same port and the kernel spreads the connections evenly among
+    them; elsewhere the workers inherit this one socket.
+    """
+    sock = socket.create_server((host, port), family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                backlog=1024, reuse_port=_REUSE_PORT)
+    sock.set_inheritable(not _REUSE_PORT)
+    return sock
+
+
+async def _run_worker(mta: object, args: argparse.Namespace) -> int:
+    """A worker process of ``serve --workers``: SMTP on the parent's sockets, its own queue.
+
+    It stops on SIGINT or SIGTERM, and when its standard input (a pipe from
+    the parent) ends: a worker never outlives its parent.
+    """
+    from .mta.service import MTA
+
+    assert isinstance(mta, MTA)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    sockets = []
+    for item in (args.listen_fds or "").split(","):
+        kind, _, value = item.partition(":")
+        if kind == "fd":
+            sockets.append(socket.socket(fileno=int(value)))
+        elif kind == "port":
+            sockets.append(_listening_socket(args.host, int(value)))
+    smtp = sockets[0] if sockets else None
+    submission = sockets[1] if len(sockets) > 1 else None
+    await mta.start(smtp=smtp, submission=submission, pop3=None)
+    print(f"rfcmail serve: worker {args.worker_index} ready", flush=True)
+
+    class _ParentGone(asyncio.Protocol):
+        def connection_lost(self, exc: Exception | None) -> None:
+            stop.set()
+
+    await loop.connect_read_pipe(_ParentGone, sys.stdin)
+    await stop.wait()
+    await mta.stop()
+    return 0
+
+
+async def _start_workers(args: argparse.Namespace, sockets: list[socket.socket]) -> list[asyncio.subprocess.Process]:
+    """Start workers 1 .. N-1 of ``serve --workers N`` on the listening ``sockets``."""
+    fds = [] if _REUSE_PORT else [sock.fileno() for sock in sockets]
+    where = ",".join(f"port:{sock.getsockname()[1]}" if _REUSE_PORT else f"fd:{sock.fileno()}"
+                     for sock in sockets)
+    workers = []
+    for index in range(1, args.workers):
+        argv = [sys.executable, "-m", "rfcmail", "serve", *args.raw_argv,
+                "--worker-index", str(index), "--listen-fds", where]
+        workers.append(await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, pass_fds=fds))
+    return workers
+
+
+async def _stop_workers(workers: list[asyncio.subprocess.Process]) -> None:
+    for worker in workers:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+    for worker in workers:
+        try:
+            await asyncio.wait_for(worker.wait(), 60)
+        except asyncio.TimeoutError:
+            worker.kill()
+            await worker.wait()
 
 
 async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] | None) -> int:
@@ -151,12 +239,25 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    submission = (args.host, args.submission_port) if args.submission_port else None
+    smtp: tuple[str, int] | socket.socket = (args.host, args.smtp_port)
+    submission: tuple[str, int] | socket.socket | None = (
+        (args.host, args.submission_port) if args.submission_port else None)
+    shared: list[socket.socket] = []
+    workers: list[asyncio.subprocess.Process] = []
     try:
+        if args.workers > 1:
+            smtp = _listening_socket(args.host, args.smtp_port)
+            shared.append(smtp)
+            if submission is not None:
+                submission = _listening_socket(args.host, args.submission_port)
+                shared.append(submission)
         pop3 = (args.host, args.pop3_port) if args.pop3_port else None
-        await mta.start(smtp=(args.host, args.smtp_port), submission=submission, pop3=pop3)
+        await mta.start(smtp=smtp, submission=submission, pop3=pop3)
+        if args.workers > 1:
+            workers = await _start_workers(args, shared)
     except OSError as exc:
         print(f"rfcmail: cannot listen: {exc}", file=sys.stderr)
+        await _stop_workers(workers)
         await mta.stop()
         return 1
     queued = len(mta.queue.ids())
@@ -165,11 +266,18 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
     domain = mta.config.local_domains[0]
     if demo is not None:
         print(f"rfcmail serve: demo user {demo[0]}@{domain} password {demo[1]}", flush=True)
+    if workers:
+        print(f"rfcmail serve: {args.workers} worker processes share the SMTP ports", flush=True)
     for name, host, port in mta.listening():
         extra = {"submission": " (AUTH required, STARTTLS)", "pop3": " (STLS)"}.get(name, " (STARTTLS)")
         print(f"rfcmail serve: {name} listening on {host}:{port}{extra}", flush=True)
     await stop.wait()
     print("rfcmail serve: shutting down; queued mail stays on disk", flush=True)
+    await _stop_workers(workers)
+    if workers:
+        # Their queued mail joins the main spool now (else at the next start).
+        for spool in sorted(Path(mta.config.data_dir).glob("queue-*")):
+            await asyncio.to_thread(mta.queue.adopt, spool)
     await mta.stop()
     return 0
 

@@ -142,7 +142,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line with ``argv`` (``sys.argv[1:]`` by default); return the exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(raw)
+    # What came after the command, for commands that start copies of themselves.
+    args.raw_argv = raw[raw.index(args.command) + 1:] if args.command in raw else []
     func = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)

@@ -246,3 +246,39 @@ def test_threads_and_an_event_loop_commit_together(tmp_path: Path) -> None:
         assert len(every) == 110
     with Queue(spool) as plain:
         assert {e.queue_id for e in plain.recover().entries} == every
+
+
+def test_adopt_moves_entries_states_and_journals_of_another_spool(tmp_path: Path) -> None:
+    main, worker = tmp_path / "queue", tmp_path / "queue-1"
+    other = Queue(worker, journal=True)
+    assert other._journal is not None and other._writer is not None
+    other._journal.rotate_after = 60.0
+    other._writer.delay = 60.0
+    plain = other.enqueue(envelope("plain"), MESSAGE)
+    with_state = other.enqueue(envelope("state"), MESSAGE)
+    other.record_attempt(with_state, [RecipientOutcome(address="b@example.org", state=DeliveryState.DELIVERED)])
+    # The worker died: its entries are only in its journal and in memory.
+    crashed = snapshot(worker, tmp_path / "crashed-worker")
+    other.close()
+    with Queue(main) as queue:
+        assert queue.adopt(crashed) == 2
+        assert queue.adopt(tmp_path / "no-such-spool") == 0
+        report = queue.recover()
+        by_id = {entry.queue_id: entry for entry in report.entries}
+        assert set(by_id) == {plain, with_state}
+        assert by_id[with_state].done and not by_id[plain].done
+        assert queue.read_message(plain) == MESSAGE
+    assert not crashed.exists()
+
+
+def test_adopt_finishes_a_move_cut_short(tmp_path: Path) -> None:
+    main, worker = tmp_path / "queue", tmp_path / "queue-1"
+    with Queue(worker) as other:
+        queue_id = other.enqueue(envelope(), MESSAGE)
+        other.record_attempt(queue_id, [RecipientOutcome(address="b@example.org", state=DeliveryState.DELIVERED)])
+    with Queue(main) as queue:
+        # A crash right after the state was linked, before the message moved.
+        os.link(worker / "queue" / f"{queue_id}.state", main / "queue" / f"{queue_id}.state")
+        assert queue.adopt(worker) == 1
+        (entry,) = queue.recover().entries
+        assert entry.queue_id == queue_id and entry.done

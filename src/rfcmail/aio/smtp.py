@@ -399,10 +399,12 @@ class SMTPServer:
         self._servers: list[asyncio.Server] = []
         self._protocols: set[_ServerProtocol] = set()
 
-    async def listen(self, host: str | Sequence[str] | None = "127.0.0.1", port: int = 0, **kwargs: Any) -> None:
+    async def listen(self, host: str | Sequence[str] | None = "127.0.0.1", port: int | None = 0,
+                     **kwargs: Any) -> None:
         """Start listening on ``host``:``port`` (0: a free port, see :attr:`port`); may be called again.
 
-        Extra keyword arguments go to :meth:`asyncio.loop.create_server` (``sock``, ``backlog`` ...).
+        Extra keyword arguments go to :meth:`asyncio.loop.create_server` (``sock``, ``backlog`` ...);
+        with ``sock``, give ``None`` for both ``host`` and ``port``.
         """
         loop = asyncio.get_running_loop()
         settings = self.settings

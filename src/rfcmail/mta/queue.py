@@ -62,6 +62,7 @@ only as far as the disk honours them.)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import enum
 import errno
@@ -71,6 +72,7 @@ import json
 import os
 import re
 import secrets
+import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -1052,6 +1054,40 @@ class Queue:
         entries.sort(key=lambda e: (e.arrival_time, e.queue_id))
         return RecoveryReport(entries=tuple(entries), quarantined=tuple(quarantined),
                               removed_temporary=removed, reset_states=tuple(reset))
+
+    def adopt(self, other: str | os.PathLike[str]) -> int:
+        """Move every entry of another spool into this one, then delete that spool.
+
+        For a spool left by a worker process that is gone (``rfcmail serve
+        --workers``). Call it before :meth:`recover`, and only when nothing
+        else uses ``other``: that spool is recovered first (its journals
+        replayed, damaged entries kept in its quarantine, which moves too),
+        then each entry's state file is linked here before its message file
+        is renamed here, so that a crash in the middle loses nothing and a
+        second call finishes the work.
+
+        Returns:
+            How many entries were moved.
+        """
+        source_dir = Path(other)
+        if not source_dir.is_dir():
+            return 0
+        with Queue(source_dir) as source:
+            source.recover()
+        moved = 0
+        for path in sorted((source_dir / "queue").glob("*.msg")):
+            state = path.with_suffix(".state")
+            if state.exists():
+                with contextlib.suppress(FileExistsError):
+                    os.link(state, self._queue / state.name)
+            os.rename(path, self._queue / path.name)
+            state.unlink(missing_ok=True)
+            moved += 1
+        for path in sorted((source_dir / "quarantine").iterdir()):
+            os.rename(path, self._quarantine / f"{source_dir.name}.{path.name}")
+        os.fsync(self._queue_fd)
+        shutil.rmtree(source_dir)
+        return moved
 
     def _replay_journals(self) -> None:
         """Reapply the journals a crash left behind, make the result durable, delete them."""

@@ -25,6 +25,7 @@ import contextlib
 import functools
 import logging
 import re
+import socket
 import ssl
 import tempfile
 import time
@@ -103,6 +104,10 @@ class MTAConfig:
         hold: accept and queue mail but deliver nothing (a maintenance
             window, or measuring the accept path alone); queued mail is
             delivered after a start without it.
+        queue_name: the spool directory under ``data_dir``. The default
+            ``"queue"`` is the main one: at start it adopts the spools of
+            worker processes (``queue-<n>``) left from an earlier run; a
+            worker process has its own (see ``rfcmail serve --workers``).
     """
 
     hostname: str
@@ -120,6 +125,7 @@ class MTAConfig:
     tls_context: ssl.SSLContext | None = None
     queue_interval: float = 30.0
     hold: bool = False
+    queue_name: str = "queue"
 
 
 class _InboundSession:
@@ -248,6 +254,13 @@ def _printable(text: str | None) -> str | None:
     return "".join(ch if 0x20 < ord(ch) < 0x7F else "?" for ch in text)[:255] or None
 
 
+async def _listen(server: SMTPServer, where: tuple[str, int] | socket.socket) -> None:
+    if isinstance(where, socket.socket):
+        await server.listen(None, None, sock=where)
+    else:
+        await server.listen(where[0], where[1])
+
+
 class _Prefixed:
     """A read-only binary stream: a prefix, then the rest of a file."""
 
@@ -305,7 +318,7 @@ class MTA:
         data.mkdir(parents=True, exist_ok=True)
         self.spool_dir = data / "spool"
         self.spool_dir.mkdir(exist_ok=True)
-        self.queue = Queue(data / "queue", clock=clock, max_message_size=config.limits.max_message_size,
+        self.queue = Queue(data / config.queue_name, clock=clock, max_message_size=config.limits.max_message_size,
                            journal=True, journal_max_message=_SPOOL_IN_MEMORY)
         self.store = MaildirStore(data / "mail")
         users = {name.lower() for name in config.users}
@@ -329,22 +342,32 @@ class MTA:
         # One local delivery at a time, its record included: a crash can then
         # repeat at most the one delivery in flight (at least once, never more).
         self._local_slots = asyncio.Semaphore(1)
+        self._critical: set[asyncio.Future[None]] = set()
         self.delivered = 0
         self.bounced = 0
 
     # -- lifetime
 
-    async def start(self, *, smtp: tuple[str, int] | None = ("127.0.0.1", 2525),
-                    submission: tuple[str, int] | None = None,
+    async def start(self, *, smtp: tuple[str, int] | socket.socket | None = ("127.0.0.1", 2525),
+                    submission: tuple[str, int] | socket.socket | None = None,
                     pop3: tuple[str, int] | None = None) -> None:
         """Recover the queue, start the listeners, start the queue runner.
 
         Args:
-            smtp: where the inbound SMTP server listens (None: not at all).
-            submission: where the submission server listens (AUTH required).
+            smtp: where the inbound SMTP server listens (None: not at all),
+                or a listening socket to serve (shared by worker processes).
+            submission: where the submission server listens (AUTH required),
+                or a listening socket.
             pop3: where a POP3 server (RFC 1939) serves the local Maildirs to
                 their users (STLS when the MTA has a TLS context).
         """
+        if self.config.queue_name == "queue":
+            workers = sorted(Path(self.config.data_dir).glob("queue-*"))
+            if workers:
+                adopted = 0
+                for spool in workers:
+                    adopted += await asyncio.to_thread(self.queue.adopt, spool)
+                log.info("adopted %d queued message(s) from worker spools", adopted)
         report = await asyncio.to_thread(self.queue.recover)
         self._entries = {entry.queue_id: entry for entry in report.entries}
         if report.quarantined:
@@ -355,7 +378,7 @@ class MTA:
                 _InboundBackend(self, self.credentials), config=server_config,
                 settings=ServerSettings(tls_context=self.config.tls_context,
                                         credentials=self.credentials))
-            await server.listen(smtp[0], smtp[1])
+            await _listen(server, smtp)
             self.servers.append(("smtp", server))
         if submission is not None:
             if self.credentials is None:
@@ -365,7 +388,7 @@ class MTA:
                 config=server_config.clone(require_auth=True,
                                            require_tls_for_auth=self.config.tls_context is not None),
                 settings=ServerSettings(tls_context=self.config.tls_context, credentials=self.credentials))
-            await server.listen(submission[0], submission[1])
+            await _listen(server, submission)
             self.servers.append(("submission", server))
         if pop3 is not None:
             if not self.config.users:
@@ -409,6 +432,9 @@ class MTA:
             self._runner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._runner
+        if self._critical:
+            # A local delivery that had begun is finished and recorded.
+            await asyncio.gather(*self._critical, return_exceptions=True)
         self.queue.close()
 
     def wake(self) -> None:
@@ -503,7 +529,15 @@ class MTA:
 
     async def _deliver_and_settle(self, entry: QueueEntry, local: list[RecipientStatus]) -> None:
         async with self._local_slots:
-            await self._settle(entry, await self._deliver_local_unlocked(entry, local))
+            # Shielded: a stop (cancellation) must not fall between the
+            # delivery and its record, which would deliver it twice later.
+            task = asyncio.ensure_future(self._deliver_then_settle(entry, local))
+            self._critical.add(task)
+            task.add_done_callback(self._critical.discard)
+            await asyncio.shield(task)
+
+    async def _deliver_then_settle(self, entry: QueueEntry, local: list[RecipientStatus]) -> None:
+        await self._settle(entry, await self._deliver_local_unlocked(entry, local))
 
     def _is_local(self, address: str) -> bool:
         return self.policy.is_local_domain(address.rpartition("@")[2])
