@@ -7,6 +7,7 @@ import errno
 import os
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,31 @@ def test_adopt_finishes_a_move_cut_short(tmp_path: Path) -> None:
         assert queue.adopt(worker) == 1
         (entry,) = queue.recover().entries
         assert entry.queue_id == queue_id and entry.done
+
+
+def test_remove_async_and_cached_message(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    with Queue(spool, journal=True) as queue:
+        assert queue._writer is not None
+        queue._writer.delay = 60.0
+        in_memory = queue.enqueue(envelope("memory"), MESSAGE)
+        assert queue.cached_message(in_memory) == MESSAGE
+        queue._writer.delay = 0.0
+        with queue._writer._condition:
+            queue._writer._condition.notify_all()
+        on_disk = queue.enqueue(envelope("disk"), MESSAGE + b"x\r\n")
+        deadline = time.monotonic() + 10
+        while queue.cached_message(on_disk) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert queue.cached_message(on_disk) is None  # written: read from the file again
+        assert queue.read_message(on_disk) == MESSAGE + b"x\r\n"
+
+        async def remove_both() -> None:
+            await asyncio.gather(queue.remove_async(in_memory), queue.remove_async(on_disk))
+            with pytest.raises(queue_module.UnknownQueueIdError):
+                await queue.remove_async(on_disk)
+
+        asyncio.run(remove_both())
+        assert queue.ids() == []
+    with Queue(spool) as plain:
+        assert plain.recover().entries == ()

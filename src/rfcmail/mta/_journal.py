@@ -22,7 +22,9 @@ flush for every change that arrived while the previous flush was running:
   a later record removed them) and deletes removed ones, syncs, and deletes
   the journals. Replaying twice is harmless.
 
-A record is ``<kind> <length> LF``, the payload and the SHA-256 of both:
+A record is ``<kind> <length> LF``, the payload and the CRC-32 of both (it
+detects a record cut short or garbled by a crash; the entry inside carries
+its own SHA-256, checked again when it is read):
 kind ``E`` carries a queue id, LF and the entry file's bytes; kind ``R`` a
 queue id. A record cut short by a crash fails its checksum and ends the
 replay of that journal: nobody was told that it was durable. After a write
@@ -34,11 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import hashlib
 import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,7 +51,7 @@ __all__ = ["ENTRY", "REMOVAL", "Journal", "read_records"]
 ENTRY = b"E"
 REMOVAL = b"R"
 _HEAD_RE = re.compile(rb"([ER]) (\d{1,12})\n")
-_DIGEST = 32
+_DIGEST = 4
 _NAME_RE = re.compile(r"(\d{16})\.jnl\Z")
 
 
@@ -62,7 +64,11 @@ class _Ops(Protocol):
 def encode(kind: bytes, payload: bytes) -> bytes:
     """One journal record."""
     head = b"%s %d\n" % (kind, len(payload))
-    return head + payload + hashlib.sha256(head + payload).digest()
+    return b"".join((head, payload, _check(head, payload)))
+
+
+def _check(head: bytes, payload: bytes | memoryview) -> bytes:
+    return zlib.crc32(payload, zlib.crc32(head)).to_bytes(4, "big")
 
 
 def read_records(path: Path) -> Iterator[tuple[bytes, bytes]]:
@@ -77,7 +83,8 @@ def read_records(path: Path) -> Iterator[tuple[bytes, bytes]]:
         end = start + int(head.group(2))
         if end + _DIGEST > len(raw):
             return
-        if hashlib.sha256(raw[position:end]).digest() != raw[end : end + _DIGEST]:
+        view = memoryview(raw)
+        if _check(raw[position:start], view[start:end]) != raw[end : end + _DIGEST]:
             return
         yield head.group(1), raw[start:end]
         position = end + _DIGEST

@@ -968,24 +968,15 @@ class Queue:
             UnknownQueueIdError: no such entry.
         """
         message = self._path(queue_id, ".msg")
-        journal, writer = self._journal, self._writer
-        if journal is not None and writer is not None:
+        journal = self._journal
+        if journal is not None:
             # The removal is durable once journalled; the unlinks follow.
-            unwritten = writer.cancel(queue_id)
-            if unwritten is None and not message.exists():
-                raise UnknownQueueIdError(f"no queue entry {queue_id}")
+            unwritten = self._take_back(queue_id, message)
             try:
                 number = journal.commit(_journal.REMOVAL, queue_id.encode("ascii"))
             except OSError as exc:
-                if unwritten is not None:
-                    writer.add(queue_id, *unwritten)
-                raise self._os_error(exc, f"removing {queue_id}") from exc
-            if unwritten is None:
-                message.unlink(missing_ok=True)
-            self._path(queue_id, ".state").unlink(missing_ok=True)
-            journal.published(number)
-            if unwritten is not None:
-                journal.published(unwritten[1])
+                raise self._removal_failed(queue_id, unwritten, exc) from exc
+            self._finish_removal(queue_id, message, unwritten, number)
             return
         try:
             message.unlink()
@@ -996,6 +987,55 @@ class Queue:
             self._sync.sync()
         except OSError as exc:
             raise self._os_error(exc, f"removing {queue_id}") from exc
+
+    async def remove_async(self, queue_id: str) -> None:
+        """:meth:`remove` for asyncio: with the journal, the removal joins the loop's next flush."""
+        journal = self._journal
+        if journal is None:
+            await asyncio.to_thread(self.remove, queue_id)
+            return
+        message = self._path(queue_id, ".msg")
+        unwritten = self._take_back(queue_id, message)
+        try:
+            number = await journal.commit_async(_journal.REMOVAL, queue_id.encode("ascii"))
+        except OSError as exc:
+            raise self._removal_failed(queue_id, unwritten, exc) from exc
+        self._finish_removal(queue_id, message, unwritten, number)
+
+    def _take_back(self, queue_id: str, message: Path) -> tuple[bytes, int] | None:
+        """Before a journalled removal: the entry if its file is not written yet; raise if there is none."""
+        assert self._writer is not None
+        unwritten = self._writer.cancel(queue_id)
+        if unwritten is None and not message.exists():
+            raise UnknownQueueIdError(f"no queue entry {queue_id}")
+        return unwritten
+
+    def _removal_failed(self, queue_id: str, unwritten: tuple[bytes, int] | None, exc: OSError) -> QueueError:
+        if unwritten is not None:
+            assert self._writer is not None
+            self._writer.add(queue_id, *unwritten)
+        return self._os_error(exc, f"removing {queue_id}")
+
+    def _finish_removal(self, queue_id: str, message: Path, unwritten: tuple[bytes, int] | None,
+                        number: int) -> None:
+        """After the removal record is durable: delete the files, tell the journal."""
+        journal = self._journal
+        assert journal is not None
+        if unwritten is None:
+            message.unlink(missing_ok=True)
+        self._path(queue_id, ".state").unlink(missing_ok=True)
+        journal.published(number)
+        if unwritten is not None:
+            journal.published(unwritten[1])
+
+    def cached_message(self, queue_id: str) -> bytes | None:
+        """The message bytes of ``queue_id`` when the entry is still held in memory (no disk read), else ``None``."""
+        if self._writer is None or self._writer.pending(queue_id) is None:
+            return None
+        try:
+            return self.read_message(queue_id)
+        except UnknownQueueIdError:
+            return None
 
     # -- recovery
 

@@ -524,7 +524,9 @@ class MTA:
 
     async def _deliver_local_unlocked(self, entry: QueueEntry,
                                       local: list[RecipientStatus]) -> list[RecipientOutcome]:
-        message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
+        message = self.queue.cached_message(entry.queue_id)
+        if message is None:
+            message = await asyncio.to_thread(self.queue.read_message, entry.queue_id)
         return await asyncio.to_thread(self.local.deliver, entry, local, message)
 
     async def _deliver_and_settle(self, entry: QueueEntry, local: list[RecipientStatus]) -> None:
@@ -569,7 +571,7 @@ class MTA:
         if delivered_now and not failed_before and not wants_success:
             # Everything delivered and no DSN due: removing the entry is the
             # one durable record needed (a crash before it means a redelivery).
-            await asyncio.to_thread(self.queue.remove, entry.queue_id)
+            await self.queue.remove_async(entry.queue_id)
             self._entries.pop(entry.queue_id, None)
             self.delivered += len(outcomes)
             return
@@ -583,7 +585,7 @@ class MTA:
             self._entries[entry.queue_id] = updated
         if updated.done:
             await self._notify(updated, delayed=False)
-            await asyncio.to_thread(self.queue.remove, entry.queue_id)
+            await self.queue.remove_async(entry.queue_id)
             self._entries.pop(entry.queue_id, None)
 
     async def _notify(self, entry: QueueEntry, *, delayed: bool) -> None:
