@@ -365,7 +365,10 @@ def _envelope_to_json(envelope: Envelope) -> dict[str, Any]:
         ],
         "ret": envelope.ret,
         "envid": envelope.envid,
-        "received_from": None if received is None else dataclasses.asdict(received),
+        "received_from": None if received is None else {
+            "helo": received.helo, "address": received.address,
+            "protocol": received.protocol, "authenticated": received.authenticated,
+        },
     }
 
 
