@@ -560,8 +560,19 @@ class Queue:
         self._queue = self.directory / "queue"
         self._quarantine = self.directory / "quarantine"
         self._journal_dir = self.directory / "journal"
+        created = False
         for path in (self.directory, self._tmp, self._queue, self._quarantine, self._journal_dir):
-            path.mkdir(mode=0o700, exist_ok=True)
+            if not path.is_dir():
+                path.mkdir(mode=0o700, exist_ok=True)
+                created = True
+        if created:
+            # The new directories' own entries must survive a power cut too.
+            for path in (self.directory, self.directory.parent):
+                descriptor = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+                try:
+                    os.fsync(descriptor)
+                finally:
+                    os.close(descriptor)
         self.journal_max_message = journal_max_message
         self._ops = _FileOps()
         self._queue_fd = os.open(self._queue, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
