@@ -497,25 +497,18 @@ def main(argv: list[str] | None = None) -> int:
         if serve and postfix_rate:
             print(f"  ratio rfcmail serve vs Postfix (smtp-source x{sessions}): "
                   f"{serve / postfix_rate:.2f}x")
-        if durable and serve:
-            print(f"  ratio rfcmail serve vs durable aiosmtpd (smtp-source x{sessions}): "
-                  f"{serve / durable:.2f}x (target 2x)")
-            print(f"  ratio rfcmail serve (smtp-source x{sessions}) vs raw ceiling: "
-                  f"{serve / ceiling:.2f} (target 0.70)")
         workers = os.cpu_count() or 1
-        for label in (f"rfcmail serve --workers {workers}", f"rfcmail serve --workers {workers} --hold"):
-            rate = results.get(f"{label}, smtp-source x{sessions}")
+        for label, key in (("rfcmail serve", "rfcmail serve"),
+                           ("rfcmail serve --hold", "rfcmail serve --hold (accept only)"),
+                           (f"rfcmail serve --workers {workers}", f"rfcmail serve --workers {workers}"),
+                           (f"rfcmail serve --workers {workers} --hold",
+                            f"rfcmail serve --workers {workers} --hold")):
+            rate = results.get(f"{key}, smtp-source x{sessions}")
             if durable and rate:
                 print(f"  ratio {label} vs durable aiosmtpd (smtp-source x{sessions}): "
                       f"{rate / durable:.2f}x (target 2x)")
                 print(f"  ratio {label} (smtp-source x{sessions}) vs raw ceiling: "
                       f"{rate / ceiling:.2f} (target 0.70)")
-        held = results.get(f"rfcmail serve --hold (accept only), smtp-source x{sessions}")
-        if durable and held:
-            print(f"  ratio rfcmail serve --hold vs durable aiosmtpd (smtp-source x{sessions}): "
-                  f"{held / durable:.2f}x (target 2x)")
-            print(f"  ratio rfcmail serve --hold (smtp-source x{sessions}) vs raw ceiling: "
-                  f"{held / ceiling:.2f} (target 0.70)")
     for clients in (threads, threads * 4):
         durable_aiosmtpd = results.get(f"aiosmtpd, durable handler, {clients} clients")
         if durable_aiosmtpd:

@@ -26,3 +26,10 @@ def test_python_dash_m_is_the_same_entry_point() -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0
     assert result.stdout.strip() == f"rfcmail {__version__}"
+
+
+def test_serve_refuses_fewer_than_one_worker(tmp_path: object, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["serve", "--data", str(tmp_path), "--workers", "0", "--smtp-port", "0",
+                 "--submission-port", "0", "--pop3-port", "0"]) == 2
+    assert "--workers must be at least 1" in capsys.readouterr().err
+

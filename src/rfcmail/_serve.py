@@ -157,6 +157,15 @@ def _serve(args: argparse.Namespace) -> int:
 _REUSE_PORT = hasattr(socket, "SO_REUSEPORT")
 
 
+def _stop_on_signals() -> asyncio.Event:
+    """An event that SIGINT and SIGTERM set (in the running loop)."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    return stop
+
+
 def _listening_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket for ``serve --workers``.
 
@@ -179,10 +188,7 @@ async def _run_worker(mta: object, args: argparse.Namespace) -> int:
     from .mta.service import MTA
 
     assert isinstance(mta, MTA)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = _stop_on_signals()
     sockets = []
     for item in (args.listen_fds or "").split(","):
         kind, _, value = item.partition(":")
@@ -199,7 +205,7 @@ async def _run_worker(mta: object, args: argparse.Namespace) -> int:
         def connection_lost(self, exc: Exception | None) -> None:
             stop.set()
 
-    await loop.connect_read_pipe(_ParentGone, sys.stdin)
+    await asyncio.get_running_loop().connect_read_pipe(_ParentGone, sys.stdin)
     await stop.wait()
     await mta.stop()
     return 0
@@ -235,10 +241,7 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
     from .mta.service import MTA
 
     assert isinstance(mta, MTA)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    stop = _stop_on_signals()
     smtp: tuple[str, int] | socket.socket = (args.host, args.smtp_port)
     submission: tuple[str, int] | socket.socket | None = (
         (args.host, args.submission_port) if args.submission_port else None)
@@ -276,8 +279,7 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
     await _stop_workers(workers)
     if workers:
         # Their queued mail joins the main spool now (else at the next start).
-        for spool in sorted(Path(mta.config.data_dir).glob("queue-*")):
-            await asyncio.to_thread(mta.queue.adopt, spool)
+        await mta.adopt_worker_spools()
     await mta.stop()
     return 0
 

@@ -311,3 +311,41 @@ def test_remove_async_and_cached_message(tmp_path: Path) -> None:
         assert queue.ids() == []
     with Queue(spool) as plain:
         assert plain.recover().entries == ()
+
+
+def test_journal_max_message_boundary(tmp_path: Path) -> None:
+    limit = len(MESSAGE) * 2
+    with Queue(tmp_path / "spool", journal=True, journal_max_message=limit) as queue:
+        queue.enqueue(envelope(), MESSAGE * 2)  # exactly the limit: journalled
+        assert queue.journal_flushes == 1
+        queue.enqueue(envelope(), MESSAGE * 2 + b"x")  # one octet more: the plain path
+        assert queue.journal_flushes == 1 and queue.directory_syncs == 1
+
+
+def test_journal_memory_boundary_writes_entries_at_once(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    # A fixed clock: every entry has the same size.
+    with Queue(spool, journal=True, clock=lambda: 1000.0) as probe:
+        size = len(probe._entry_bytes("0" * 24, envelope(), MESSAGE))
+    with Queue(spool, journal=True, journal_memory=size * 4, clock=lambda: 1000.0) as queue:
+        assert queue._writer is not None
+        queue._writer.delay = 60.0
+        first = queue.enqueue(envelope(), MESSAGE)  # a quarter: stays in memory
+        time.sleep(0.2)
+        assert not (spool / "queue" / f"{first}.msg").exists()
+        second = queue.enqueue(envelope(), MESSAGE)  # half: the oldest is written at once
+        deadline = time.monotonic() + 10
+        while queue._writer.ids() != [second] and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Back below half: the newer one waits for its delay again.
+        assert queue._writer.ids() == [second]
+        assert (spool / "queue" / f"{first}.msg").exists()
+        assert not (spool / "queue" / f"{second}.msg").exists()
+
+
+def test_journal_limits_are_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="journal_memory"):
+        Queue(tmp_path / "spool", journal_memory=0)
+    with pytest.raises(ValueError, match="journal_max_message"):
+        Queue(tmp_path / "spool", journal_max_message=-1)
+    Queue(tmp_path / "spool", journal_memory=1, journal_max_message=0).close()

@@ -283,31 +283,50 @@ class Journal:
             self._opened_at = time.monotonic()
             self._unpublished[number] = 0
 
+    def _rotate_if_old(self) -> None:
+        """Close the active journal once it is ``rotate_after`` old (the condition is held)."""
+        if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
+            self._rotate()
+
+    def _append(self, records: list[bytes]) -> None:
+        """Write ``records`` to the active journal, opening a new one if needed (the I/O lock is held)."""
+        with self._condition:
+            self._rotate_if_old()
+        if self._fd is None:
+            self._open()
+        assert self._fd is not None
+        self._ops().write(self._fd, b"".join(records))
+
+    def _flush_appended(self, count: int) -> tuple[int, OSError | None]:
+        """Flush what :meth:`_append` wrote (the I/O lock is held); the journal number, or the error."""
+        error: OSError | None = None
+        try:
+            assert self._fd is not None
+            self._ops().fsync(self._fd)
+            self.flushes += 1
+        except OSError as exc:
+            error = exc
+        return self._account(count, error)
+
+    def _account(self, count: int, error: OSError | None) -> tuple[int, OSError | None]:
+        """Count ``count`` records as committed, or, after an error, close the journal."""
+        with self._condition:
+            number = self._number
+            if error is None:
+                self._unpublished[number] += count
+            elif self._fd is not None:
+                # Nothing may follow a record that was maybe half written.
+                self._rotate()
+        return number, error
+
     def _flush(self, records: list[bytes]) -> tuple[int, OSError | None]:
         """Append ``records`` to the active journal and flush it once; the journal number, or the error."""
         with self._io_lock:
-            error: OSError | None = None
             try:
-                with self._condition:
-                    if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
-                        self._rotate()
-                if self._fd is None:
-                    self._open()
-                assert self._fd is not None
-                ops = self._ops()
-                ops.write(self._fd, b"".join(records))
-                ops.fsync(self._fd)
-                self.flushes += 1
+                self._append(records)
             except OSError as exc:
-                error = exc
-            with self._condition:
-                number = self._number
-                if error is None:
-                    self._unpublished[number] += len(records)
-                elif self._fd is not None:
-                    # Nothing may follow a record that was maybe half written.
-                    self._rotate()
-            return number, error
+                return self._account(0, exc)
+            return self._flush_appended(len(records))
 
     def _commit_loop(self) -> None:
         condition = self._condition
@@ -321,8 +340,7 @@ class Journal:
             if not batch:
                 # Idle: close a journal old enough, so that it can retire.
                 with self._io_lock, condition:
-                    if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
-                        self._rotate()
+                    self._rotate_if_old()
                 continue
             number, error = self._flush([waiter.record for waiter in batch])
             for waiter in batch:
@@ -341,19 +359,11 @@ class Journal:
         # that nothing rotates or writes the file in between.
         self._io_lock.acquire()
         try:
-            with self._condition:
-                if self._fd is not None and time.monotonic() - self._opened_at >= self.rotate_after:
-                    self._rotate()
-            if self._fd is None:
-                self._open()
-            assert self._fd is not None
-            self._ops().write(self._fd, b"".join(waiter.record for waiter in batch))
+            self._append([waiter.record for waiter in batch])
         except OSError as exc:
-            with self._condition:
-                if self._fd is not None:
-                    self._rotate()
+            number, error = self._account(0, exc)
             self._io_lock.release()
-            self._finish(loop, state, batch, self._number, exc)
+            self._finish(loop, state, batch, number, error)
             return
         except BaseException:
             self._io_lock.release()
@@ -367,20 +377,7 @@ class Journal:
     def _flush_written(self, count: int) -> tuple[int, OSError | None]:
         """In the helper thread: flush what :meth:`_start_flush` wrote; releases the I/O lock."""
         try:
-            error: OSError | None = None
-            try:
-                assert self._fd is not None
-                self._ops().fsync(self._fd)
-                self.flushes += 1
-            except OSError as exc:
-                error = exc
-            with self._condition:
-                number = self._number
-                if error is None:
-                    self._unpublished[number] += count
-                elif self._fd is not None:
-                    self._rotate()
-            return number, error
+            return self._flush_appended(count)
         finally:
             self._io_lock.release()
 

@@ -529,6 +529,10 @@ class Queue:
         journal_max_message: the largest message (in octets) that goes
             through the journal; larger ones and streams are written and
             fsync'ed on their own.
+        journal_memory: octets of journalled entries held in memory until
+            their files are written (64 MiB); while they hold half of it or
+            more, the oldest are written at once, and enqueuers wait for
+            room beyond it.
 
     Thread-safe: several threads may enqueue at once, and their directory
     syncs are shared (group commit). One delivery worker should own an entry
@@ -545,9 +549,14 @@ class Queue:
         max_async_workers: int = 32,
         journal: bool = False,
         journal_max_message: int = 1024 * 1024,
+        journal_memory: int = 64 * 1024 * 1024,
     ) -> None:
         if max_message_size < 1:
             raise ValueError("max_message_size must be at least 1")
+        if journal_max_message < 0:
+            raise ValueError("journal_max_message must not be negative")
+        if journal_memory < 1:
+            raise ValueError("journal_memory must be at least 1")
         if max_async_workers < 1:
             raise ValueError("max_async_workers must be at least 1")
         self.max_async_workers = max_async_workers
@@ -582,7 +591,8 @@ class Queue:
         self._state_locks = tuple(threading.Lock() for _ in range(64))
         self._closed = False
         self._journal = _journal.Journal(self._journal_dir, lambda: self._ops) if journal else None
-        self._writer = _EntryWriter(self, self._journal) if self._journal is not None else None
+        self._writer = (_EntryWriter(self, self._journal, max_bytes=journal_memory)
+                        if self._journal is not None else None)
 
     # -- lifetime
 

@@ -362,12 +362,7 @@ class MTA:
                 their users (STLS when the MTA has a TLS context).
         """
         if self.config.queue_name == "queue":
-            workers = sorted(Path(self.config.data_dir).glob("queue-*"))
-            if workers:
-                adopted = 0
-                for spool in workers:
-                    adopted += await asyncio.to_thread(self.queue.adopt, spool)
-                log.info("adopted %d queued message(s) from worker spools", adopted)
+            await self.adopt_worker_spools()
         report = await asyncio.to_thread(self.queue.recover)
         self._entries = {entry.queue_id: entry for entry in report.entries}
         if report.quarantined:
@@ -404,6 +399,20 @@ class MTA:
             self.pop3_servers.append(pop3_server)
         if not self.config.hold:
             self._runner = asyncio.create_task(self._run_queue())
+
+    async def adopt_worker_spools(self) -> int:
+        """Move the mail queued by worker processes (``queue-<n>``) into this MTA's queue.
+
+        Only for the main MTA, and only while no worker runs: at start, and
+        after the workers stopped. Returns how many messages moved; they are
+        delivered after the next :meth:`start` (which recovers the queue).
+        """
+        adopted = 0
+        for spool in sorted(Path(self.config.data_dir).glob("queue-*")):
+            adopted += await asyncio.to_thread(self.queue.adopt, spool)
+        if adopted:
+            log.info("adopted %d queued message(s) from worker spools", adopted)
+        return adopted
 
     def listening(self) -> list[tuple[str, str, int]]:
         """(name, host, port) of every listener."""
