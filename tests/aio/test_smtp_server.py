@@ -50,6 +50,14 @@ class Wire:
     def closed(self) -> bool:
         return self.stream.read() == b""
 
+    def send_message(self) -> None:
+        """EHLO, one MAIL and RCPT, DATA and the message with its end, not waiting for the last reply."""
+        self.command(b"EHLO raw.example")
+        self.command(b"MAIL FROM:<a@example.test>")
+        self.command(b"RCPT TO:<b@example.test>")
+        self.command(b"DATA")
+        self.sock.sendall(dot_stuffed(MESSAGE))
+
     def close(self) -> None:
         self.stream.close()
         self.sock.close()
@@ -472,11 +480,7 @@ def test_client_leaving_while_a_handler_is_suspended(blocking: bool) -> None:
     backend = SlowBackend()
     with ServerThread(backend, blocking=blocking) as server:
         with wire(server.port) as client:
-            client.command(b"EHLO raw.example")
-            client.command(b"MAIL FROM:<a@example.test>")
-            client.command(b"RCPT TO:<b@example.test>")
-            client.command(b"DATA")
-            client.sock.sendall(dot_stuffed(MESSAGE))
+            client.send_message()
             assert entered.wait(5)
         deadline = time.monotonic() + 5
         while backend.closed_sessions == 0 and time.monotonic() < deadline:
@@ -564,3 +568,56 @@ def test_async_session_keeps_one_event_loop_per_connection(blocking: bool) -> No
         assert client.reply().startswith(b"250")
     assert len(loops) == 3 and all(loop is loops[0] for loop in loops)
     assert backend.only_message().content == MESSAGE
+
+
+def test_input_is_bounded_while_a_handler_is_suspended() -> None:
+    """A client that keeps sending while its DATA is being queued makes the server stop reading.
+
+    Reading goes on while a handler runs (most clients wait for the reply,
+    and pausing costs two system calls per command), but only until the
+    unprocessed input passes the read-ahead bound.
+    """
+    import threading
+
+    from rfcmail.aio.smtp import _READ_AHEAD
+
+    entered, release = threading.Event(), threading.Event()
+
+    class SlowEnd(RecordingSession):
+        async def end(self, context: SessionContext) -> str | None:  # type: ignore[override]
+            entered.set()
+            while not release.is_set():
+                await asyncio.sleep(0.01)
+            return super().end(context)
+
+    class SlowBackend(RecordingBackend):
+        def session(self, peer: PeerInfo) -> RecordingSession:
+            return SlowEnd(self)
+
+    count = 50_000  # 300 KB, under max_commands
+    with ServerThread(SlowBackend()) as server, wire(server.port) as client:
+        client.send_message()
+        assert entered.wait(5)
+        sender = threading.Thread(target=client.sock.sendall, args=(b"NOOP\r\n" * count,))
+        sender.start()
+        assert server.server is not None
+        (protocol,) = server.server._protocols
+
+        def paused() -> bool:
+            return protocol.reading_paused
+
+        deadline = time.monotonic() + 5
+        while not paused() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert paused()
+        assert protocol.driver is not None
+        time.sleep(0.2)  # nothing more is read while paused
+        # The bound, plus at most one read of the transport (256 KiB).
+        assert _READ_AHEAD < protocol.driver.conn.buffered <= _READ_AHEAD + 256 * 1024
+        release.set()
+        assert client.reply().startswith(b"250 2.0.0")
+        for _ in range(count):
+            assert client.stream.readline().startswith(b"250 ")
+        sender.join(10)
+        assert not paused()
+        assert client.command(b"QUIT").startswith(b"221")

@@ -349,3 +349,27 @@ def test_journal_limits_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="journal_max_message"):
         Queue(tmp_path / "spool", journal_max_message=-1)
     Queue(tmp_path / "spool", journal_memory=1, journal_max_message=0).close()
+
+
+
+def test_the_writer_thread_is_woken_only_when_it_has_new_work(tmp_path: Path) -> None:
+    """Each wake-up takes the GIL from the event loop: a new entry behind an older one is no news."""
+    with Queue(tmp_path / "spool", journal=True) as queue:
+        writer = queue._writer
+        assert writer is not None
+        writer.delay = 60.0
+        wakes: list[int] = []
+        original = writer._condition.notify_all
+
+        def counting() -> None:
+            wakes.append(1)
+            original()
+
+        writer._condition.notify_all = counting  # type: ignore[method-assign]
+        ids = [queue.enqueue(envelope(str(n)), MESSAGE) for n in range(5)]
+        assert len(wakes) == 1  # the first entry, which the thread now waits for
+        for queue_id in ids:
+            queue.remove(queue_id)  # taking entries back wakes nobody either
+        assert len(wakes) == 1 and writer.ids() == []
+        queue.enqueue(envelope("again"), MESSAGE)
+        assert len(wakes) == 2

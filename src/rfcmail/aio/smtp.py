@@ -73,6 +73,10 @@ __all__ = [
 
 log = logging.getLogger("rfcmail.smtp")
 
+#: Unprocessed input a connection may hold while a handler runs before it
+#: stops reading from the socket.
+_READ_AHEAD = 64 * 1024
+
 class _Resume:
     """Await the rest of a coroutine that has already been stepped once and suspended on ``first``."""
 
@@ -115,6 +119,11 @@ class _ServerProtocol(asyncio.Protocol):
         self.last_activity = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.writing_paused = False
+        # Reading stops only when a handler runs and the unprocessed input
+        # passes _READ_AHEAD (or the peer does not read its replies): most
+        # clients wait for the reply, so pausing for every handler would
+        # cost two epoll_ctl calls per command for nothing.
+        self.reading_paused = False
         # Decrypted bytes that arrive while start_tls() has not returned yet.
         self.tls_handshaking = False
         self.early_tls_data = bytearray()
@@ -166,6 +175,8 @@ class _ServerProtocol(asyncio.Protocol):
         driver.conn.receive_data(data)
         if not self.busy:
             self._pump()
+        elif driver.conn.buffered > _READ_AHEAD and not self.reading_paused:
+            self._pause_reading()
 
     def eof_received(self) -> bool:
         driver = self.driver
@@ -190,12 +201,21 @@ class _ServerProtocol(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.writing_paused = True
-        if self.transport is not None:
-            self.transport.pause_reading()
+        self._pause_reading()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
-        if self.transport is not None and not self.busy and not self.closed:
+        if not self.busy:
+            self._resume_reading()
+
+    def _pause_reading(self) -> None:
+        if self.transport is not None and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self.transport is not None and self.reading_paused and not self.closed:
+            self.reading_paused = False
             self.transport.resume_reading()
 
     # -- the work
@@ -235,7 +255,7 @@ class _ServerProtocol(asyncio.Protocol):
                 if driver.start_tls:
                     self._flush()
                     assert self.transport is not None
-                    self.transport.pause_reading()
+                    self._pause_reading()
                     self.busy = True
                     self.tls_handshaking = True
                     self.loop.create_task(self._start_tls())
@@ -267,8 +287,6 @@ class _ServerProtocol(asyncio.Protocol):
             else:
                 awaitable = request  # type: ignore[assignment]
             self.busy = True
-            if self.transport is not None and not self.closed:
-                self.transport.pause_reading()
             self.loop.create_task(self._finish(handling, awaitable, resume))
             return
 
@@ -302,9 +320,8 @@ class _ServerProtocol(asyncio.Protocol):
             if driver is not None and driver.session is not None:
                 self._run(driver.close(), resume=False)
             return
-        assert self.transport is not None
         if not self.writing_paused:
-            self.transport.resume_reading()
+            self._resume_reading()
         self._pump()
 
     async def _start_tls(self) -> None:
@@ -324,6 +341,7 @@ class _ServerProtocol(asyncio.Protocol):
             self._handshake_failed(None)
             return
         self.transport = transport
+        self.reading_paused = False  # a new transport, reading
         ssl_object = transport.get_extra_info("ssl_object")
         driver.tls_started(ssl_object.version() if ssl_object is not None else None)
         self.tls_handshaking = False

@@ -1226,7 +1226,14 @@ class _EntryWriter:
         self._journal = journal
         self.max_bytes = max_bytes
         self.delay = delay
-        self._condition = threading.Condition()
+        # One lock, two conditions: the thread waits on _condition, which is
+        # notified only when it has something new to do (a first entry, the
+        # memory bound, a stop); cancel() and wait_for_room() wait on _room,
+        # notified after each write. Waking the thread for every entry would
+        # make it take the GIL from the event loop each time, for nothing.
+        lock = threading.RLock()
+        self._condition = threading.Condition(lock)
+        self._room = threading.Condition(lock)
         self._items: dict[str, tuple[bytes, int, float]] = {}
         self._writing: str | None = None
         self._bytes = 0
@@ -1240,7 +1247,8 @@ class _EntryWriter:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="rfcmail-queue-writer", daemon=True)
                 self._thread.start()
-            self._condition.notify_all()
+            if len(self._items) == 1 or self._bytes >= self.max_bytes // 2:
+                self._condition.notify_all()
 
     def full(self) -> bool:
         return self._bytes >= self.max_bytes
@@ -1248,7 +1256,7 @@ class _EntryWriter:
     def wait_for_room(self) -> None:
         with self._condition:
             while self._bytes >= self.max_bytes and not self._stopping:
-                self._condition.wait()
+                self._room.wait()
 
     def pending(self, queue_id: str) -> bytes | None:
         with self._condition:
@@ -1263,18 +1271,19 @@ class _EntryWriter:
         """Take back an unwritten entry (it is being removed); ``None`` when its file exists."""
         with self._condition:
             while self._writing == queue_id:
-                self._condition.wait()
+                self._room.wait()
             item = self._items.pop(queue_id, None)
             if item is None:
                 return None
             self._bytes -= len(item[0])
-            self._condition.notify_all()
+            self._room.notify_all()
             return item[0], item[1]
 
     def close(self) -> None:
         with self._condition:
             self._stopping = True
             self._condition.notify_all()
+            self._room.notify_all()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
@@ -1310,7 +1319,7 @@ class _EntryWriter:
                 if written and self._items.pop(queue_id, None) is not None:
                     self._bytes -= len(container)
                     self._journal.published(number)
-                self._condition.notify_all()
+                self._room.notify_all()
             if not written:
                 # Kept in memory and in the journal; try again a little later.
                 time.sleep(0.1)

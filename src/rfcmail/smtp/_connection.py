@@ -231,6 +231,15 @@ class Connection:
         return self._requested if self.our_role is SERVER else self._state
 
     @property
+    def buffered(self) -> int:
+        """How many received bytes wait to be turned into events.
+
+        An adapter that stops calling :meth:`next_event` while a handler runs
+        uses it to stop reading from the peer once this passes its bound.
+        """
+        return len(self._buffer)
+
+    @property
     def trailing_data(self) -> tuple[bytes, bool]:
         """Received bytes not yet processed, and whether the peer has closed."""
         return bytes(self._buffer), self._peer_closed
