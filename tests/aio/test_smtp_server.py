@@ -621,3 +621,30 @@ def test_input_is_bounded_while_a_handler_is_suspended() -> None:
         sender.join(10)
         assert not paused()
         assert client.command(b"QUIT").startswith(b"221")
+
+
+def test_connections_sharing_the_read_buffer_keep_their_own_bytes() -> None:
+    """The asyncio server reads every connection into one buffer: each message must stay its own."""
+    backend = RecordingBackend()
+    clients = 8
+    bodies = [b"Subject: %d\r\n\r\n" % n + ((b"%d" % n) * 70 + b"\r\n") * 40 for n in range(clients)]
+    with ServerThread(backend) as server:
+        wires = [Wire(server.port) for _ in range(clients)]
+        try:
+            for client in wires:
+                assert client.reply().startswith(b"220")
+                client.command(b"EHLO raw.example")
+                client.command(b"MAIL FROM:<a@example.test>")
+                client.command(b"RCPT TO:<b@example.test>")
+                assert client.command(b"DATA").startswith(b"354")
+            pieces = [dot_stuffed(body) for body in bodies]
+            for offset in range(0, max(map(len, pieces)), 1000):  # interleaved, 1000 octets at a time
+                for client, piece in zip(wires, pieces):
+                    client.sock.sendall(piece[offset : offset + 1000])
+                time.sleep(0.001)
+            for client in wires:
+                assert client.reply().startswith(b"250")
+        finally:
+            for client in wires:
+                client.close()
+    assert sorted(m.content for m in backend.messages) == sorted(bodies)

@@ -77,6 +77,9 @@ log = logging.getLogger("rfcmail.smtp")
 #: stops reading from the socket.
 _READ_AHEAD = 64 * 1024
 
+#: The most one read from a connection returns (asyncio's own default).
+_READ_SIZE = 256 * 1024
+
 class _Resume:
     """Await the rest of a coroutine that has already been stepped once and suspended on ``first``."""
 
@@ -104,8 +107,18 @@ class _Resume:
                     return stop.value
 
 
-class _ServerProtocol(asyncio.Protocol):
-    """One server connection: bytes to the machine, events to the driver, replies back in batches."""
+class _ServerProtocol(asyncio.BufferedProtocol):
+    """One server connection: bytes to the machine, events to the driver, replies back in batches.
+
+    It reads into one buffer that all connections of the server share, and
+    copies out what a read brought. With a plain :class:`asyncio.Protocol`
+    every read would allocate a fresh 256 KiB object and shrink it to the
+    few octets of a command; glibc serves such allocations with ``mmap``, so
+    each command could cost an ``mmap``, an ``mremap`` and a ``munmap`` plus
+    page faults, depending on the allocator's state. Sharing is safe because
+    asyncio calls :meth:`buffer_updated` right after filling the buffer, on
+    the loop's thread, before any other read.
+    """
 
     def __init__(self, server: SMTPServer) -> None:
         self.server = server
@@ -129,6 +142,12 @@ class _ServerProtocol(asyncio.Protocol):
         self.early_tls_data = bytearray()
 
     # -- asyncio callbacks
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.server._read_view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.data_received(bytes(self.server._read_view[:nbytes]))
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -416,6 +435,8 @@ class SMTPServer:
         self._limiter = _ConnectionLimiter(settings.max_connections, settings.max_connections_per_ip)
         self._servers: list[asyncio.Server] = []
         self._protocols: set[_ServerProtocol] = set()
+        # The read buffer every connection shares (see _ServerProtocol).
+        self._read_view = memoryview(bytearray(_READ_SIZE))
 
     async def listen(self, host: str | Sequence[str] | None = "127.0.0.1", port: int | None = 0,
                      **kwargs: Any) -> None:

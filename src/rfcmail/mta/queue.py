@@ -801,8 +801,13 @@ class Queue:
         with open(path, "rb") as handle:
             return self._parse_entry(handle, os.fstat(handle.fileno()).st_size, path.stem)
 
-    def _parse_entry(self, handle: BinaryIO, size: int, stem: str) -> tuple[QueueEntry, int]:
-        """Check and parse the bytes of an entry file from ``handle``."""
+    def _parse_entry(self, handle: BinaryIO, size: int, stem: str,
+                     verify: bool = True) -> tuple[QueueEntry, int]:
+        """Check and parse the bytes of an entry file from ``handle``.
+
+        ``verify=False`` skips the SHA-256 of the data, for an entry this
+        process built and still holds in memory (no disk came in between).
+        """
         if size < len(_MAGIC) + _TRAILER_LENGTH or handle.read(len(_MAGIC)) != _MAGIC:
             raise ValueError("missing or wrong header")
         length_line = handle.readline(24)
@@ -817,7 +822,9 @@ class Queue:
         if len(head) != head_length or data_length < 0:
             raise ValueError("truncated")
         digest = hashlib.sha256(_MAGIC + length_line + head)
-        remaining = data_length
+        if not verify:
+            handle.seek(data_length, io.SEEK_CUR)
+        remaining = data_length if verify else 0
         while remaining:
             chunk = handle.read(min(_CHUNK, remaining))
             if not chunk:
@@ -830,7 +837,7 @@ class Queue:
             raise ValueError("no trailer: the file is truncated or unterminated")
         if int(match.group(1), 16) != data_offset + data_length:
             raise ValueError("length mismatch")
-        if digest.hexdigest().encode("ascii") != match.group(2):
+        if verify and digest.hexdigest().encode("ascii") != match.group(2):
             raise ValueError("checksum mismatch")
         header = json.loads(head)
         envelope = _envelope_from_json(header["envelope"])
@@ -849,7 +856,8 @@ class Queue:
         container = None if self._writer is None else self._writer.pending(queue_id)
         try:
             if container is not None:
-                entry, offset = self._parse_entry(io.BytesIO(container), len(container), queue_id)
+                entry, offset = self._parse_entry(io.BytesIO(container), len(container), queue_id,
+                                                  verify=False)
                 return entry, offset, container
             entry, offset = self._read_entry(path)
         except FileNotFoundError:
@@ -1057,9 +1065,12 @@ class Queue:
         if self._writer is None or self._writer.pending(queue_id) is None:
             return None
         try:
-            return self.read_message(queue_id)
+            entry, offset, container = self._checked_entry(queue_id)
         except UnknownQueueIdError:
             return None
+        if not isinstance(container, bytes):
+            return self.read_message(queue_id)  # written meanwhile: read the file
+        return container[offset : offset + entry.size]
 
     # -- recovery
 
