@@ -150,11 +150,13 @@ def run_threads(count: int, threads: int, job: Callable[[], None]) -> float:
 
 
 def bench_raw(base: Path, count: int, threads: int) -> float:
-    spool = RawSpool(base / f"raw-{threads}")
+    directory = Path(tempfile.mkdtemp(prefix=f"raw-{threads}-", dir=base))
+    spool = RawSpool(directory)
     try:
         return run_threads(count, threads, lambda: spool.write(MESSAGE))
     finally:
         spool.close()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def bench_queue(base: Path, count: int, threads: int, journal: bool = False) -> tuple[float, int]:
@@ -436,8 +438,19 @@ def main(argv: list[str] | None = None) -> int:
             results[name] = rate
             print(f"  {name:<44} {rate:9.0f} msg/s {extra}", flush=True)
 
-        show("raw fsync+rename loop, 1 thread", bench_raw(base, count, 1))
-        show(f"raw fsync+rename loop, {threads} threads", bench_raw(base, count, threads))
+        # The disk's speed swings a lot from minute to minute on a shared
+        # virtual machine: the raw loops run again at the end, and the
+        # ceiling is the best of all their runs.
+        ceilings: list[float] = []
+
+        def measure_ceiling(when: str) -> None:
+            for threads_here in (1, threads):
+                rate = bench_raw(base, count, threads_here)
+                ceilings.append(rate)
+                label = "1 thread" if threads_here == 1 else f"{threads_here} threads"
+                show(f"raw fsync+rename loop, {label}{when}", rate)
+
+        measure_ceiling("")
         rate, syncs = bench_queue(base, count, 1)
         show("rfcmail queue, sequential", rate, f"({syncs} dir fsyncs)")
         rate, syncs = bench_queue(base, count, threads)
@@ -481,12 +494,12 @@ def main(argv: list[str] | None = None) -> int:
             postfix = bench_postfix(program, count, (threads, threads * 4))
             for sessions, rate in postfix.items():
                 show(f"Postfix smtpd (own queue), smtp-source x{sessions}", rate)
+        measure_ceiling(", again at the end")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 
-    ceiling = max(results["raw fsync+rename loop, 1 thread"],
-                  results[f"raw fsync+rename loop, {threads} threads"])
-    print("ratios (against the best raw loop as the ceiling):")
+    ceiling = max(ceilings)
+    print(f"ratios (against the best raw loop of the run as the ceiling: {ceiling:.0f} msg/s):")
     for name, rate in results.items():
         if not name.startswith(("raw", "queue drain")):
             print(f"  ratio {name}: {rate / ceiling:.2f} of raw ceiling")
@@ -503,12 +516,12 @@ def main(argv: list[str] | None = None) -> int:
                            (f"rfcmail serve --workers {workers}", f"rfcmail serve --workers {workers}"),
                            (f"rfcmail serve --workers {workers} --hold",
                             f"rfcmail serve --workers {workers} --hold")):
-            rate = results.get(f"{key}, smtp-source x{sessions}")
-            if durable and rate:
+            measured = results.get(f"{key}, smtp-source x{sessions}")
+            if durable and measured:
                 print(f"  ratio {label} vs durable aiosmtpd (smtp-source x{sessions}): "
-                      f"{rate / durable:.2f}x (target 2x)")
+                      f"{measured / durable:.2f}x (target 2x)")
                 print(f"  ratio {label} (smtp-source x{sessions}) vs raw ceiling: "
-                      f"{rate / ceiling:.2f} (target 0.70)")
+                      f"{measured / ceiling:.2f} (target 0.70)")
     for clients in (threads, threads * 4):
         durable_aiosmtpd = results.get(f"aiosmtpd, durable handler, {clients} clients")
         if durable_aiosmtpd:
