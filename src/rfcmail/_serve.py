@@ -22,10 +22,12 @@ import secrets
 import signal
 import socket
 import sys
+import time
 from pathlib import Path
 from typing import BinaryIO
 
 from ._tls import TLSMode, client_context, ensure_self_signed, server_context
+from .errors import RfcmailError
 
 __all__ = ["add_send_command", "add_serve_command"]
 
@@ -211,30 +213,78 @@ async def _run_worker(mta: object, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _start_workers(args: argparse.Namespace, sockets: list[socket.socket]) -> list[asyncio.subprocess.Process]:
-    """Start workers 1 .. N-1 of ``serve --workers N`` on the listening ``sockets``."""
+async def _start_worker(args: argparse.Namespace, sockets: list[socket.socket],
+                        index: int) -> asyncio.subprocess.Process:
+    """Start worker ``index`` of ``serve --workers N`` on the listening ``sockets``."""
     fds = [] if _REUSE_PORT else [sock.fileno() for sock in sockets]
     where = ",".join(f"port:{sock.getsockname()[1]}" if _REUSE_PORT else f"fd:{sock.fileno()}"
                      for sock in sockets)
-    workers = []
-    for index in range(1, args.workers):
-        argv = [sys.executable, "-m", "rfcmail", "serve", *args.raw_argv,
-                "--worker-index", str(index), "--listen-fds", where]
-        workers.append(await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.PIPE, pass_fds=fds))
-    return workers
+    argv = [sys.executable, "-m", "rfcmail", "serve", *args.raw_argv,
+            "--worker-index", str(index), "--listen-fds", where]
+    return await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.PIPE, pass_fds=fds)
 
 
-async def _stop_workers(workers: list[asyncio.subprocess.Process]) -> None:
-    for worker in workers:
+async def _stop_workers(workers: dict[int, asyncio.subprocess.Process]) -> None:
+    running = list(workers.values())
+    for worker in running:
         if worker.returncode is None:
             worker.send_signal(signal.SIGTERM)
-    for worker in workers:
+    for worker in running:
         try:
             await asyncio.wait_for(worker.wait(), 60)
         except asyncio.TimeoutError:
             worker.kill()
             await worker.wait()
+
+
+#: A worker that exits this often within RESTART_WINDOW seconds is not started again.
+RESTART_LIMIT = 5
+RESTART_WINDOW = 60.0
+
+
+async def _supervise(mta: object, args: argparse.Namespace, sockets: list[socket.socket],
+                     workers: dict[int, asyncio.subprocess.Process], stopping: asyncio.Event) -> None:
+    """Replace a worker that exits while ``serve`` runs, and deliver what it had queued.
+
+    Its spool (``queue-<n>``) moves into the main queue and is delivered by
+    the main process; a new worker takes its place on the ports. One that
+    keeps failing (RESTART_LIMIT exits within RESTART_WINDOW seconds) is
+    left stopped, and the others go on.
+    """
+    from .mta.service import MTA
+
+    assert isinstance(mta, MTA)
+
+    async def watch(index: int) -> None:
+        exits: list[float] = []
+        while True:
+            code = await workers[index].wait()
+            if stopping.is_set():
+                return
+            spool = Path(mta.config.data_dir) / f"queue-{index}"
+            try:
+                adopted = await asyncio.shield(mta.adopt_spool(spool))
+            except (OSError, RfcmailError) as exc:
+                # Left where it is: the next start adopts it.
+                print(f"rfcmail serve: cannot take over the queue of worker {index}: {exc}",
+                      file=sys.stderr, flush=True)
+                adopted = 0
+            now = time.monotonic()
+            exits = [moment for moment in exits if now - moment < RESTART_WINDOW] + [now]
+            if len(exits) >= RESTART_LIMIT:
+                print(f"rfcmail serve: worker {index} exited (status {code}) {len(exits)} times in "
+                      f"{RESTART_WINDOW:.0f} s; not starting it again ({adopted} queued message(s) "
+                      "taken over)", file=sys.stderr, flush=True)
+                return
+            print(f"rfcmail serve: worker {index} exited (status {code}); {adopted} queued message(s) "
+                  "taken over, starting it again", file=sys.stderr, flush=True)
+            if stopping.is_set():
+                return
+            workers[index] = await _start_worker(args, sockets, index)
+            if stopping.is_set():  # the stop began while it started
+                workers[index].send_signal(signal.SIGTERM)
+
+    await asyncio.gather(*(watch(index) for index in list(workers)))
 
 
 async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] | None) -> int:
@@ -246,7 +296,8 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
     submission: tuple[str, int] | socket.socket | None = (
         (args.host, args.submission_port) if args.submission_port else None)
     shared: list[socket.socket] = []
-    workers: list[asyncio.subprocess.Process] = []
+    workers: dict[int, asyncio.subprocess.Process] = {}
+    stopping = asyncio.Event()
     try:
         if args.workers > 1:
             smtp = _listening_socket(args.host, args.smtp_port)
@@ -256,8 +307,8 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
                 shared.append(submission)
         pop3 = (args.host, args.pop3_port) if args.pop3_port else None
         await mta.start(smtp=smtp, submission=submission, pop3=pop3)
-        if args.workers > 1:
-            workers = await _start_workers(args, shared)
+        for index in range(1, args.workers):
+            workers[index] = await _start_worker(args, shared, index)
     except OSError as exc:
         print(f"rfcmail: cannot listen: {exc}", file=sys.stderr)
         await _stop_workers(workers)
@@ -274,9 +325,13 @@ async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] 
     for name, host, port in mta.listening():
         extra = {"submission": " (AUTH required, STARTTLS)", "pop3": " (STLS)"}.get(name, " (STARTTLS)")
         print(f"rfcmail serve: {name} listening on {host}:{port}{extra}", flush=True)
+    supervisor = asyncio.create_task(_supervise(mta, args, shared, workers, stopping))
     await stop.wait()
     print("rfcmail serve: shutting down; queued mail stays on disk", flush=True)
+    stopping.set()
     await _stop_workers(workers)
+    await supervisor
+    await _stop_workers(workers)  # one started while the stop began
     if workers:
         # Their queued mail joins the main spool now (else at the next start).
         await mta.adopt_worker_spools()

@@ -414,6 +414,33 @@ class MTA:
             log.info("adopted %d queued message(s) from worker spools", adopted)
         return adopted
 
+    async def adopt_spool(self, spool: Path) -> int:
+        """Take over the queue of a worker process that has exited, while this MTA runs.
+
+        The spool's journals are replayed, its entries move into this
+        MTA's queue (as :meth:`Queue.adopt <rfcmail.mta.queue.Queue.adopt>`
+        does) and are scheduled for delivery at once. The caller makes
+        sure that no process uses ``spool`` any more. A local delivery the
+        worker had in flight when it died is made again (the at-least-once
+        window of a crash). Returns how many messages moved.
+        """
+        def move() -> list[QueueEntry]:
+            before = set(self.queue.ids())
+            self.queue.adopt(spool)
+            entries = []
+            for queue_id in sorted(set(self.queue.ids()) - before):
+                with contextlib.suppress(QueueError):
+                    entries.append(self.queue.load(queue_id))
+            return entries
+
+        entries = await asyncio.to_thread(move)
+        for entry in entries:
+            self._entries[entry.queue_id] = entry
+        if entries:
+            log.info("adopted %d queued message(s) from %s", len(entries), spool)
+            self.wake()
+        return len(entries)
+
     def listening(self) -> list[tuple[str, str, int]]:
         """(name, host, port) of every listener."""
         found = []
