@@ -247,6 +247,72 @@ async def temporary_failures_retry_then_expire(tmp_path: Path) -> None:
         await mta.stop()
 
 
+def test_an_unreachable_destination_holds_its_other_messages(tmp_path: Path) -> None:
+    """RFC 5321 section 4.5.4.1: after a failure the destination waits, not only the message that failed."""
+    asyncio.run(unreachable_destination_holds_its_other_messages(tmp_path))
+
+
+async def unreachable_destination_holds_its_other_messages(tmp_path: Path) -> None:
+    import socket
+    import threading
+
+    from rfcmail.mta.delivery import SmartHost
+
+    # A smart host that accepts each connection and closes it without a greeting.
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+    closing = threading.Event()
+
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not closing.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            accepted.append(1)
+            connection.close()
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    clock = FakeClock()
+    mta = MTA(MTAConfig(hostname="mx.near.test", data_dir=tmp_path / "near", local_domains=("near.test",),
+                        users={"carol": "pw"}, relay_networks=("127.0.0.1/32",),
+                        smart_host=SmartHost(host="127.0.0.1", port=listener.getsockname()[1])),
+              clock=clock)
+    await mta.start(smtp=("127.0.0.1", 0))
+    try:
+        port = mta.listening()[0][2]
+        body = b"From: carol@near.test\r\nSubject: held\r\n\r\nwait\r\n"
+        await asyncio.to_thread(send, port, "carol@near.test", ["dave@far.test"], body)
+        await wait_for(lambda: any(e.attempts >= 1 for e in mta._entries.values()))
+        assert len(accepted) == 1
+        ready = mta.schedule.ready_at("smart-host")
+        assert ready > clock.now and not mta.schedule.is_ready("smart-host")
+        # A second message for the same destination is not tried before then.
+        await asyncio.to_thread(send, port, "carol@near.test", ["erin@far.test"], body)
+        await wait_for(lambda: len(mta._entries) == 2
+                       and all(e.next_attempt >= ready for e in mta._entries.values()))
+        await asyncio.sleep(0.3)
+        assert len(accepted) == 1
+        held = [e for e in mta._entries.values() if e.recipients[0].recipient.address == "erin@far.test"]
+        assert held[0].attempts == 0 and held[0].next_attempt == ready
+        # Once the destination is due, both are tried (over one connection), and it backs off further.
+        clock.now = ready + 1
+        mta.wake()
+        await wait_for(lambda: all(e.attempts >= 1 for e in mta._entries.values())
+                       and held[0].queue_id in mta._entries
+                       and mta._entries[held[0].queue_id].attempts == 1)
+        assert len(accepted) == 2
+        assert mta.schedule.failures("smart-host") == 2
+        assert mta.schedule.ready_at("smart-host") - clock.now > ready - 1_800_000_000.0
+    finally:
+        await mta.stop()
+        closing.set()
+        thread.join()
+        listener.close()
+
+
 def test_a_full_disk_is_a_452_and_nothing_is_queued(tmp_path: Path) -> None:
     """SECURITY R7: a resource shortage while spooling is a temporary 452 4.3.1, not a 250."""
     import errno

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import logging
 import re
@@ -527,32 +528,59 @@ class MTA:
         by_destination: dict[str, list[DeliveryJob]] = {}
         results: dict[str, list[RecipientOutcome]] = {}
         local_only: list[tuple[QueueEntry, list[RecipientStatus]]] = []
+        # Queue id -> when the destinations it could not try now may be tried.
+        held: dict[str, float] = {}
         for entry in entries:
             local = [r for r in entry.pending if self._is_local(r.recipient.address)]
             remote = [r for r in entry.pending if not self._is_local(r.recipient.address)]
             if local and not remote:
                 local_only.append((entry, local))
                 continue
-            if local:
-                results[entry.queue_id] = await self._deliver_local(entry, local)
-            results.setdefault(entry.queue_id, [])
             groups: dict[str, list[RecipientStatus]] = {}
             for status in remote:
-                key = "smart-host" if self.config.smart_host else status.recipient.address.rpartition("@")[2].lower()
-                groups.setdefault(key, []).append(status)
+                groups.setdefault(self._destination(status.recipient.address), []).append(status)
+            attempted = bool(local)
             for key, statuses in groups.items():
+                if not self.schedule.is_ready(key):
+                    # RFC 5321 section 4.5.4.1: a destination that just failed
+                    # is left alone, for every message bound to it.
+                    held[entry.queue_id] = max(held.get(entry.queue_id, 0.0), self.schedule.ready_at(key))
+                    continue
+                attempted = True
                 by_destination.setdefault(key, []).append(DeliveryJob(
                     entry=entry, recipients=tuple(statuses),
                     open_message=functools.partial(self.queue.open_message, entry.queue_id)))
+            if not attempted:
+                # Nothing tried: no attempt counts, the entry just waits.
+                self._entries[entry.queue_id] = dataclasses.replace(
+                    entry, next_attempt=max(entry.next_attempt, held[entry.queue_id]))
+                continue
+            results[entry.queue_id] = await self._deliver_local(entry, local) if local else []
         remote_run = asyncio.gather(*(
             self.remote.deliver(destination, jobs) for destination, jobs in by_destination.items()))
         await asyncio.gather(remote_run, *(self._deliver_and_settle(e, local) for e, local in local_only))
-        for per_entry in remote_run.result():
+        for destination, per_entry in zip(by_destination, remote_run.result()):
             for queue_id, items in per_entry.items():
                 results[queue_id] += items
+            self._note_destination(destination, [o for items in per_entry.values() for o in items])
         for entry in entries:
             if entry.queue_id in results:
-                await self._settle(entry, results[entry.queue_id])
+                await self._settle(entry, results[entry.queue_id], not_before=held.get(entry.queue_id, 0.0))
+
+    def _destination(self, address: str) -> str:
+        """The destination whose back-off applies to a remote recipient: its domain, or the smart host."""
+        return "smart-host" if self.config.smart_host else address.rpartition("@")[2].lower()
+
+    def _note_destination(self, destination: str, outcomes: list[RecipientOutcome]) -> None:
+        """Back a destination off when no host of it answered at all; clear it when one did."""
+        if not outcomes:
+            return
+        if all(o.state is DeliveryState.PENDING and o.remote_mta is None for o in outcomes):
+            ready = self.schedule.record_failure(destination)
+            log.info("destination %s unreachable; not tried again for %.0f s", destination,
+                     ready - self.clock())
+        else:
+            self.schedule.record_success(destination)
 
     async def _deliver_local(self, entry: QueueEntry, local: list[RecipientStatus]) -> list[RecipientOutcome]:
         async with self._local_slots:
@@ -580,7 +608,9 @@ class MTA:
     def _is_local(self, address: str) -> bool:
         return self.policy.is_local_domain(address.rpartition("@")[2])
 
-    async def _settle(self, entry: QueueEntry, outcomes: list[RecipientOutcome]) -> None:
+    async def _settle(self, entry: QueueEntry, outcomes: list[RecipientOutcome], *,
+                      not_before: float = 0.0) -> None:
+        """Record an attempt's ``outcomes``; recipients still pending wait at least until ``not_before``."""
         pending_after = {r.recipient.address for r in entry.pending} - {
             o.address for o in outcomes if o.state is not DeliveryState.PENDING}
         next_attempt: float | None = None
@@ -599,7 +629,8 @@ class MTA:
                                      remote_mta=given_up[address].remote_mta if address in given_up else None)
                     for address in pending_after]
             else:
-                next_attempt = decision.next_attempt
+                assert decision.next_attempt is not None
+                next_attempt = max(decision.next_attempt, not_before)
                 warn = decision.warn
         delivered_now = not pending_after and all(o.state is DeliveryState.DELIVERED for o in outcomes)
         failed_before = any(r.state is DeliveryState.FAILED for r in entry.recipients)
