@@ -570,17 +570,20 @@ def test_async_session_keeps_one_event_loop_per_connection(blocking: bool) -> No
     assert backend.only_message().content == MESSAGE
 
 
-def test_input_is_bounded_while_a_handler_is_suspended() -> None:
+@pytest.mark.parametrize("read_ahead", [None, 1000])
+def test_input_is_bounded_while_a_handler_is_suspended(read_ahead: int | None) -> None:
     """A client that keeps sending while its DATA is being queued makes the server stop reading.
 
     Reading goes on while a handler runs (most clients wait for the reply,
     and pausing costs two system calls per command), but only until the
-    unprocessed input passes the read-ahead bound.
+    unprocessed input passes ``ServerSettings.read_ahead`` (default 64 KiB).
     """
     import threading
 
-    from rfcmail.aio.smtp import _READ_AHEAD
+    from rfcmail.aio.smtp import ServerSettings
 
+    bound = ServerSettings().read_ahead if read_ahead is None else read_ahead
+    settings: dict[str, Any] = {} if read_ahead is None else {"read_ahead": read_ahead}
     entered, release = threading.Event(), threading.Event()
 
     class SlowEnd(RecordingSession):
@@ -595,7 +598,7 @@ def test_input_is_bounded_while_a_handler_is_suspended() -> None:
             return SlowEnd(self)
 
     count = 50_000  # 300 KB, under max_commands
-    with ServerThread(SlowBackend()) as server, wire(server.port) as client:
+    with ServerThread(SlowBackend(), **settings) as server, wire(server.port) as client:
         client.send_message()
         assert entered.wait(5)
         sender = threading.Thread(target=client.sock.sendall, args=(b"NOOP\r\n" * count,))
@@ -612,8 +615,8 @@ def test_input_is_bounded_while_a_handler_is_suspended() -> None:
         assert paused()
         assert protocol.driver is not None
         time.sleep(0.2)  # nothing more is read while paused
-        # The bound, plus at most one read of the transport (256 KiB).
-        assert _READ_AHEAD < protocol.driver.conn.buffered <= _READ_AHEAD + 256 * 1024
+        # Past the bound, by at most one read of the transport (256 KiB).
+        assert bound < protocol.driver.conn.buffered <= bound + 256 * 1024
         release.set()
         assert client.reply().startswith(b"250 2.0.0")
         for _ in range(count):
@@ -648,3 +651,25 @@ def test_connections_sharing_the_read_buffer_keep_their_own_bytes() -> None:
             for client in wires:
                 client.close()
     assert sorted(m.content for m in backend.messages) == sorted(bodies)
+
+
+@pytest.mark.parametrize("field", ["max_connections", "max_connections_per_ip", "read_size", "read_ahead"])
+def test_server_settings_limits_must_be_at_least_one(field: str) -> None:
+    from rfcmail.aio.smtp import ServerSettings
+
+    smallest: dict[str, Any] = {field: 1}
+    below: dict[str, Any] = {field: 0}
+    assert getattr(ServerSettings(**smallest), field) == 1  # the smallest allowed
+    with pytest.raises(ValueError, match=f"ServerSettings.{field} must be at least 1"):
+        ServerSettings(**below)
+
+
+def test_server_settings_timeouts_must_be_positive() -> None:
+    from rfcmail.aio.smtp import ServerSettings
+
+    for field in ("command_timeout", "tls_handshake_timeout"):
+        zero: dict[str, Any] = {field: 0.0}
+        with pytest.raises(ValueError, match="must be positive"):
+            ServerSettings(**zero)
+    with pytest.raises(ValueError, match="implicit_tls needs a tls_context"):
+        ServerSettings(implicit_tls=True)

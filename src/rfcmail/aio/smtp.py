@@ -73,10 +73,6 @@ __all__ = [
 
 log = logging.getLogger("rfcmail.smtp")
 
-#: Unprocessed input a connection may hold while a handler runs before it
-#: stops reading from the socket.
-_READ_AHEAD = 64 * 1024
-
 #: The most one read from a connection returns (asyncio's own default).
 _READ_SIZE = 256 * 1024
 
@@ -133,7 +129,7 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         self.timer: asyncio.TimerHandle | None = None
         self.writing_paused = False
         # Reading stops only when a handler runs and the unprocessed input
-        # passes _READ_AHEAD (or the peer does not read its replies): most
+        # passes settings.read_ahead (or the peer does not read its replies): most
         # clients wait for the reply, so pausing for every handler would
         # cost two epoll_ctl calls per command for nothing.
         self.reading_paused = False
@@ -194,7 +190,7 @@ class _ServerProtocol(asyncio.BufferedProtocol):
         driver.conn.receive_data(data)
         if not self.busy:
             self._pump()
-        elif driver.conn.buffered > _READ_AHEAD and not self.reading_paused:
+        elif driver.conn.buffered > self.server.settings.read_ahead and not self.reading_paused:
             self._pause_reading()
 
     def eof_received(self) -> bool:

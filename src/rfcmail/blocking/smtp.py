@@ -934,6 +934,10 @@ class ServerSettings:
         tls_handshake_timeout: seconds for a TLS handshake.
         read_size: octets the threaded server reads from a socket at a time
             (the asyncio server takes what its transport delivers).
+        read_ahead: octets of received, unprocessed input the asyncio
+            server holds for a connection while one of its handlers is
+            suspended; past it the server stops reading from that socket
+            until the handler is done (one read more may arrive first).
     """
 
     tls_context: ssl.SSLContext | None = None
@@ -944,11 +948,12 @@ class ServerSettings:
     command_timeout: float = 300.0
     tls_handshake_timeout: float = 60.0
     read_size: int = CHUNK_SIZE
+    read_ahead: int = 64 * 1024
 
     def __post_init__(self) -> None:
         if self.implicit_tls and self.tls_context is None:
             raise ValueError("ServerSettings.implicit_tls needs a tls_context")
-        for name in ("max_connections", "max_connections_per_ip", "read_size"):
+        for name in ("max_connections", "max_connections_per_ip", "read_size", "read_ahead"):
             if getattr(self, name) < 1:
                 raise ValueError(f"ServerSettings.{name} must be at least 1")
         for name in ("command_timeout", "tls_handshake_timeout"):
