@@ -280,11 +280,18 @@ async def _supervise(mta: object, args: argparse.Namespace, sockets: list[socket
                   "taken over, starting it again", file=sys.stderr, flush=True)
             if stopping.is_set():
                 return
-            workers[index] = await _start_worker(args, sockets, index)
+            try:
+                workers[index] = await _start_worker(args, sockets, index)
+            except OSError as exc:
+                print(f"rfcmail serve: cannot start worker {index} again: {exc}", file=sys.stderr, flush=True)
+                return
             if stopping.is_set():  # the stop began while it started
                 workers[index].send_signal(signal.SIGTERM)
 
-    await asyncio.gather(*(watch(index) for index in list(workers)))
+    for index, outcome in zip(list(workers), await asyncio.gather(
+            *(watch(index) for index in list(workers)), return_exceptions=True)):
+        if isinstance(outcome, BaseException):
+            print(f"rfcmail serve: supervising worker {index} failed: {outcome!r}", file=sys.stderr, flush=True)
 
 
 async def _run_mta(mta: object, args: argparse.Namespace, demo: tuple[str, str] | None) -> int:

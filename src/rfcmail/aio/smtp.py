@@ -76,6 +76,7 @@ log = logging.getLogger("rfcmail.smtp")
 #: The most one read from a connection returns (asyncio's own default).
 _READ_SIZE = 256 * 1024
 
+
 class _Resume:
     """Await the rest of a coroutine that has already been stepped once and suspended on ``first``."""
 
