@@ -160,15 +160,18 @@ class RecordingSession:
 class RecordingBackend:
     """Accepts everything and records each message (thread-safe)."""
 
-    def __init__(self, *, refuse_at_data: set[str] | None = None, require_auth: bool = False) -> None:
+    def __init__(self, *, refuse_at_data: set[str] | None = None, require_auth: bool = False,
+                 session_type: Callable[[RecordingBackend], RecordingSession] | None = None) -> None:
         self.messages: list[Received] = []
+        # What session() makes: a test's own RecordingSession subclass.
+        self.session_type = session_type or RecordingSession
         self.refuse_at_data = refuse_at_data or set()
         self.require_auth = require_auth
         self.closed_sessions = 0
         self._condition = threading.Condition()
 
     def session(self, peer: PeerInfo) -> RecordingSession:
-        return RecordingSession(self)
+        return self.session_type(self)
 
     def record(self, message: Received) -> None:
         with self._condition:

@@ -101,11 +101,7 @@ def test_pipelined_commands_get_replies_in_order_with_a_suspending_session(block
             await asyncio.sleep(0.001)
             super().data(chunk, context)
 
-    class SlowBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return SlowSession(self)
-
-    backend = SlowBackend()
+    backend = RecordingBackend(session_type=SlowSession)
     body = b"Subject: slow\r\n\r\n" + b"z" * 70 + b"\r\n"
     with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
         client.command(b"EHLO raw.example")
@@ -134,11 +130,7 @@ def test_errors_are_replies_and_the_connection_goes_on(blocking: bool) -> None:
                 raise SMTPReplyError(554, "5.6.0", "Content refused\nsecond line")
             return super().end(context)
 
-    class PickyBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return PickySession(self)
-
-    backend = PickyBackend()
+    backend = RecordingBackend(session_type=PickySession)
     with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
         client.command(b"EHLO raw.example")
         client.command(b"MAIL FROM:<a@example.test>")
@@ -281,11 +273,7 @@ def test_rset_and_new_mail_reset_the_session() -> None:
             resets.append(context.helo or "")
             super().reset(context)
 
-    class CountingBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return CountingSession(self)
-
-    with ServerThread(CountingBackend()) as server, wire(server.port) as client:
+    with ServerThread(RecordingBackend(session_type=CountingSession)) as server, wire(server.port) as client:
         client.command(b"EHLO one.example")
         client.command(b"MAIL FROM:<a@example.test>")
         client.command(b"RSET")
@@ -300,11 +288,8 @@ def test_a_refused_bdat_chunk_ends_the_transaction(blocking: bool) -> None:
         def data(self, chunk: bytes, context: SessionContext) -> None:
             raise SMTPReplyError(552, "5.2.2", "Mailbox full")
 
-    class FullBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return FullSession(self)
-
-    with ServerThread(FullBackend(), blocking=blocking) as server, wire(server.port) as client:
+    backend = RecordingBackend(session_type=FullSession)
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
         client.command(b"EHLO raw.example")
         client.command(b"MAIL FROM:<a@example.test>")
         client.command(b"RCPT TO:<b@example.test>")
@@ -340,11 +325,8 @@ def test_suspending_session_that_refuses(blocking: bool) -> None:
             await asyncio.sleep(0)
             raise RuntimeError("disk on fire")
 
-    class LateBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return LateRefusal(self)
-
-    with ServerThread(LateBackend(), blocking=blocking) as server, wire(server.port) as client:
+    backend = RecordingBackend(session_type=LateRefusal)
+    with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
         client.command(b"EHLO raw.example")
         client.command(b"MAIL FROM:<a@example.test>")
         assert client.command(b"RCPT TO:<b@example.test>") == b"450 4.2.1 Try later\r\n"
@@ -364,12 +346,9 @@ def test_lmtp_failures_answer_every_recipient(blocking: bool, failure: str) -> N
                 raise OSError("store down")
             return [None]  # one result for two recipients: a backend bug
 
-    class FailingBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return FailingSession(self)
-
     config = Config(hostname="lmtp.example", lmtp=True)
-    with ServerThread(FailingBackend(), blocking=blocking, config=config) as server, wire(server.port) as client:
+    backend = RecordingBackend(session_type=FailingSession)
+    with ServerThread(backend, blocking=blocking, config=config) as server, wire(server.port) as client:
         client.command(b"LHLO raw.example")
         client.command(b"MAIL FROM:<a@example.test>")
         client.command(b"RCPT TO:<b@example.test>")
@@ -473,11 +452,7 @@ def test_client_leaving_while_a_handler_is_suspended(blocking: bool) -> None:
             await asyncio.sleep(0.2)
             return super().end(context)
 
-    class SlowBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return SlowEnd(self)
-
-    backend = SlowBackend()
+    backend = RecordingBackend(session_type=SlowEnd)
     with ServerThread(backend, blocking=blocking) as server:
         with wire(server.port) as client:
             client.send_message()
@@ -554,17 +529,9 @@ def test_async_session_keeps_one_event_loop_per_connection(blocking: bool) -> No
             loops.append(asyncio.get_running_loop())
             return super().end(context)
 
-    class LoopBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return LoopSession(self)
-
-    backend = LoopBackend()
+    backend = RecordingBackend(session_type=LoopSession)
     with ServerThread(backend, blocking=blocking) as server, wire(server.port) as client:
-        client.command(b"EHLO raw.example")
-        client.command(b"MAIL FROM:<a@example.test>")
-        client.command(b"RCPT TO:<b@example.test>")
-        client.command(b"DATA")
-        client.sock.sendall(dot_stuffed(MESSAGE))
+        client.send_message()
         assert client.reply().startswith(b"250")
     assert len(loops) == 3 and all(loop is loops[0] for loop in loops)
     assert backend.only_message().content == MESSAGE
@@ -593,12 +560,8 @@ def test_input_is_bounded_while_a_handler_is_suspended(read_ahead: int | None) -
                 await asyncio.sleep(0.01)
             return super().end(context)
 
-    class SlowBackend(RecordingBackend):
-        def session(self, peer: PeerInfo) -> RecordingSession:
-            return SlowEnd(self)
-
     count = 50_000  # 300 KB, under max_commands
-    with ServerThread(SlowBackend(), **settings) as server, wire(server.port) as client:
+    with ServerThread(RecordingBackend(session_type=SlowEnd), **settings) as server, wire(server.port) as client:
         client.send_message()
         assert entered.wait(5)
         sender = threading.Thread(target=client.sock.sendall, args=(b"NOOP\r\n" * count,))
