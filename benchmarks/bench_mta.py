@@ -41,6 +41,15 @@ writing 10 KiB messages:
 * **rfcmail serve --workers N** (N = the number of CPUs, when above one):
   the same, with N processes on the port (``SO_REUSEPORT``), each with its
   own queue; with and without ``--hold``.
+* **Postfix smtp-sink** (when installed), before the ``rfcmail serve`` rows
+  at each session count: Postfix's C test server, which answers every
+  command and throws each message away. Nothing touches the disk, so its
+  rate is about what smtp-source and one SMTP peer can exchange on this
+  machine: no durable server can accept faster, whatever the disk.
+* **rfcmail SMTP sink**: rfcmail's asyncio SMTP server with a backend that
+  discards every message (``bench_smtp.py --serve rfcmail``), under the
+  same load: what rfcmail's SMTP layer alone accepts, the most
+  ``rfcmail serve`` could reach with a disk that cost nothing.
 * **Postfix smtpd** accepting into its own (fsync'ed) queue and delivering to
   Dovecot, started from the test suite's peer setup when Postfix and Dovecot
   are installed, driven by the same smtp-source runs.
@@ -320,6 +329,59 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
     raise RuntimeError(f"nothing listens on {port}")
 
 
+def postfix_program(name: str) -> str | None:
+    """A Postfix tool (smtp-source, smtp-sink) on PATH or in /usr/sbin, or None."""
+    return shutil.which(name, path=os.environ.get("PATH", "") + ":/usr/sbin")
+
+
+def bench_server_process(argv: list[str], port: int, program: str, count: int, sessions: int,
+                         env: dict[str, str] | None = None) -> float:
+    """Start the server ``argv`` (listening on ``port``), drive it with smtp-source, stop it.
+
+    The server gets SIGTERM at the end, and SIGKILL if it has not exited
+    within a few seconds. Its stderr goes to a temporary file (a pipe nobody
+    reads could fill up and stall it) and is shown if it fails to start.
+    """
+    with tempfile.TemporaryFile() as stderr_file:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=stderr_file, env=env)
+        try:
+            try:
+                wait_for_port(port, process)
+            except RuntimeError as exc:
+                stderr_file.seek(0)
+                detail = stderr_file.read().decode(errors="replace").strip()
+                raise RuntimeError(f"{Path(argv[0]).name}: {exc}: {detail}") from None
+            return smtp_source_rate(program, port, count, sessions)
+        finally:
+            process.terminate()
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def bench_postfix_sink(program: str, count: int, sessions: int) -> float | None:
+    """Postfix's smtp-sink: accepts everything, keeps nothing; None when not installed."""
+    sink = postfix_program("smtp-sink")
+    if sink is None:
+        return None
+    port = free_port()
+    # As root smtp-sink must be told whose privileges to switch to once its socket is open.
+    user = ["-u", "nobody"] if os.geteuid() == 0 else []
+    return bench_server_process([sink, *user, f"127.0.0.1:{port}", "256"], port, program, count,
+                                sessions)
+
+
+def bench_rfcmail_sink(program: str, count: int, sessions: int) -> float:
+    """rfcmail's asyncio SMTP server with a backend that discards every message (bench_smtp.py)."""
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(HERE.parent / "src")}
+    argv = [sys.executable, str(HERE / "bench_smtp.py"), "--serve", "rfcmail", "--port", str(port)]
+    return bench_server_process(argv, port, program, count, sessions, env=env)
+
+
 def bench_serve(base: Path, program: str, count: int, sessions: int,
                 hold: bool = False, workers: int = 1) -> tuple[float, str]:
     """``rfcmail serve``: durable queue, local Maildir delivery running meanwhile.
@@ -474,13 +536,18 @@ def main(argv: list[str] | None = None) -> int:
                  bench_aiosmtpd(base, count, clients, use_queue=False))
             show(f"aiosmtpd + rfcmail queue, {clients} clients",
                  bench_aiosmtpd(base, count, clients, use_queue=True))
-        program = shutil.which("smtp-source", path=os.environ.get("PATH", "") + ":/usr/sbin")
+        program = postfix_program("smtp-source")
         if program is None:
             print("  smtp-source (Postfix) not installed: no rfcmail serve comparison")
         else:
             for sessions in (threads, threads * 4):
                 show(f"aiosmtpd, durable handler, smtp-source x{sessions}",
                      bench_aiosmtpd_source(base, program, count, sessions))
+                # CPU references: the same load against servers that store nothing.
+                show(f"Postfix smtp-sink (C, nothing stored), smtp-source x{sessions}",
+                     bench_postfix_sink(program, count, sessions))
+                show(f"rfcmail SMTP sink (nothing stored), smtp-source x{sessions}",
+                     bench_rfcmail_sink(program, count, sessions))
                 rate, note = bench_serve(base, program, count, sessions)
                 show(f"rfcmail serve, smtp-source x{sessions}", rate, note)
                 rate, note = bench_serve(base, program, count, sessions, hold=True)
@@ -507,6 +574,8 @@ def main(argv: list[str] | None = None) -> int:
         durable = results.get(f"aiosmtpd, durable handler, smtp-source x{sessions}")
         serve = results.get(f"rfcmail serve, smtp-source x{sessions}")
         postfix_rate = results.get(f"Postfix smtpd (own queue), smtp-source x{sessions}")
+        postfix_sink = results.get(f"Postfix smtp-sink (C, nothing stored), smtp-source x{sessions}")
+        rfcmail_sink = results.get(f"rfcmail SMTP sink (nothing stored), smtp-source x{sessions}")
         if serve and postfix_rate:
             print(f"  ratio rfcmail serve vs Postfix (smtp-source x{sessions}): "
                   f"{serve / postfix_rate:.2f}x")
@@ -522,6 +591,20 @@ def main(argv: list[str] | None = None) -> int:
                       f"{measured / durable:.2f}x (target 2x)")
                 print(f"  ratio {label} (smtp-source x{sessions}) vs raw ceiling: "
                       f"{measured / ceiling:.2f} (target 0.70)")
+            if rfcmail_sink and measured:
+                print(f"  ratio {label} (smtp-source x{sessions}) vs rfcmail SMTP sink: "
+                      f"{measured / rfcmail_sink:.2f} of the no-disk rfcmail sink")
+        target = 0.70 * ceiling
+        if postfix_sink:
+            print(f"  bound for a durable server (smtp-source x{sessions}): min(raw ceiling, Postfix "
+                  f"smtp-sink) = {min(ceiling, postfix_sink):.0f} msg/s; 0.70 of the raw ceiling = "
+                  f"{target:.0f} msg/s")
+        elif rfcmail_sink:
+            print(f"  bound for a durable server (smtp-source x{sessions}): raw ceiling = {ceiling:.0f} "
+                  f"msg/s (Postfix smtp-sink not installed); 0.70 of the raw ceiling = {target:.0f} msg/s")
+        if rfcmail_sink and target > rfcmail_sink:
+            print(f"  at this ceiling the 0.70 target ({target:.0f} msg/s) is above what rfcmail's SMTP "
+                  f"layer accepts with nothing stored ({rfcmail_sink:.0f} msg/s, smtp-source x{sessions})")
     for clients in (threads, threads * 4):
         durable_aiosmtpd = results.get(f"aiosmtpd, durable handler, {clients} clients")
         if durable_aiosmtpd:
