@@ -153,18 +153,25 @@ class FailingJournalOps(queue_module._FileOps):
         super().fsync(fd)
 
 
+@pytest.mark.parametrize("mode", ["thread", "event loop"])
 @pytest.mark.parametrize("step", ["write", "fsync"])
-def test_a_journal_failure_is_a_resource_error_and_nothing_is_kept(tmp_path: Path, step: str) -> None:
+def test_a_journal_failure_is_a_resource_error_and_nothing_is_kept(tmp_path: Path, step: str, mode: str) -> None:
     spool = tmp_path / "spool"
+
+    def enqueue(queue: Queue) -> str:
+        if mode == "thread":
+            return queue.enqueue(envelope(), MESSAGE)
+        return asyncio.run(queue.enqueue_async(envelope(), MESSAGE))
+
     with Queue(spool, journal=True) as queue:
-        first = queue.enqueue(envelope(), MESSAGE)
+        first = enqueue(queue)
         queue._ops = FailingJournalOps(step)
         with pytest.raises(QueueResourceError) as info:
-            queue.enqueue(envelope(), MESSAGE)
+            enqueue(queue)
         assert info.value.reply_hint.startswith("452 4.3.1")
         queue._ops = queue_module._FileOps()
         # The journal that failed is closed; the next one works.
-        second = queue.enqueue(envelope(), MESSAGE)
+        second = enqueue(queue)
         assert queue.ids() == sorted([first, second])
     with Queue(spool) as plain:
         assert sorted(e.queue_id for e in plain.recover().entries) == sorted([first, second])
@@ -373,3 +380,46 @@ def test_the_writer_thread_is_woken_only_when_it_has_new_work(tmp_path: Path) ->
         assert len(wakes) == 1 and writer.ids() == []
         queue.enqueue(envelope("again"), MESSAGE)
         assert len(wakes) == 2
+
+
+def test_a_payload_builder_runs_off_the_loop_and_its_error_reaches_the_caller(tmp_path: Path) -> None:
+    """commit_async(kind, function): the record is built in the helper thread, not on the loop."""
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    journal = _journal.Journal(directory, queue_module._FileOps)
+    built_on: list[str] = []
+
+    def payload() -> bytes:
+        built_on.append(threading.current_thread().name)
+        return b"q1"
+
+    def broken() -> bytes:
+        raise ValueError("cannot build this record")
+
+    async def scenario() -> None:
+        first = await journal.commit_async(_journal.REMOVAL, payload)
+        with pytest.raises(ValueError, match="cannot build"):
+            await journal.commit_async(_journal.REMOVAL, broken)
+        # The failed batch wrote nothing and the journal goes on.
+        second = await journal.commit_async(_journal.REMOVAL, b"q2")
+        journal.published(first)
+        journal.published(second)
+
+    try:
+        asyncio.run(scenario())
+        assert built_on and built_on[0] != threading.main_thread().name
+        records = [record for path in _journal.journal_files(directory)
+                   for record in _journal.read_records(path)]
+        assert records == [(_journal.REMOVAL, b"q1"), (_journal.REMOVAL, b"q2")]
+    finally:
+        journal.close()
+
+
+def test_queue_ids_are_unique_within_and_across_queues_at_the_same_instant(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids come from the clock and a counter with a random start: no system call, no repeat."""
+    monkeypatch.setattr(time, "time_ns", lambda: 1_700_000_000_000_000_000)
+    with Queue(tmp_path / "a", journal=True) as first, Queue(tmp_path / "b", journal=True) as second:
+        ids = [first._new_id() for _ in range(1000)] + [second._new_id() for _ in range(1000)]
+    assert len(set(ids)) == 2000
+    assert all(queue_module._ID_RE.match(queue_id) for queue_id in ids)

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -79,6 +80,19 @@ def received_field(
             (``ESMTPSA`` when authenticated too), RFC 3848.
     """
     moment = when or datetime.now(timezone.utc)
+    lines = _trace_clauses(by_host, received_from, queue_id, recipient, tls)
+    date = _date_text(moment)
+    if len(lines[-1]) + 2 + len(date) > 76:
+        text = "\r\n".join(lines) + ";\r\n\t" + date
+    else:
+        text = "\r\n".join(lines) + "; " + date
+    return (text + "\r\n").encode("utf-8", "replace")
+
+
+@functools.lru_cache(maxsize=256)
+def _trace_clauses(by_host: str, received_from: ReceivedFrom | None, queue_id: str | None,
+                   recipient: str | None, tls: bool) -> tuple[str, ...]:
+    """The folded lines of a Received field before its date (the same for a client's every message)."""
     parts: list[str] = []
     if received_from is not None:
         helo = _safe_name(received_from.helo)
@@ -104,13 +118,7 @@ def received_field(
             lines.append("\t" + part)
         else:
             lines[-1] += " " + part
-    date = _date_text(moment)
-    if len(lines[-1]) + 2 + len(date) > 76:
-        lines[-1] += ";"
-        lines.append("\t" + date)
-    else:
-        lines[-1] += "; " + date
-    return ("\r\n".join(lines) + "\r\n").encode("utf-8", "replace")
+    return tuple(lines)
 
 
 _last_date: tuple[datetime, object, str] | None = None

@@ -27,6 +27,7 @@ reply.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import re
 from collections.abc import Iterable
@@ -35,6 +36,10 @@ from typing import Protocol, runtime_checkable
 
 from .._abnf import ATEXT_UTF8, QTEXT_SMTP_UTF8, QUOTED_PAIR_SMTP
 from ..mx import MXLookupError, parse_address_literal, to_a_label
+
+#: to_a_label for the domains of RCPT TO, which repeat from message to message
+#: (invalid ones raise and are not kept).
+_a_label = functools.lru_cache(maxsize=1024)(to_a_label)
 
 __all__ = [
     "InMemoryUserDirectory",
@@ -231,7 +236,7 @@ class RelayPolicy:
         if domain in self._domains:
             return True
         try:
-            return to_a_label(domain) in self._domains
+            return _a_label(domain) in self._domains
         except MXLookupError:
             return False
 
@@ -302,7 +307,7 @@ class RelayPolicy:
         if domain.endswith(".."):
             return None
         try:
-            normalised = to_a_label(domain)
+            normalised = _a_label(domain)
         except MXLookupError:
             return None
         return _Parsed(local_part=local, quoted=quoted, domain=normalised, literal=False,

@@ -68,6 +68,7 @@ import enum
 import errno
 import hashlib
 import io
+import itertools
 import json
 import os
 import re
@@ -419,9 +420,20 @@ def _trailer(length: int, digest: str) -> bytes:
     return b"\nend %016x %s\n" % (length, digest.encode("ascii"))
 
 
+#: Compact JSON; one encoder for all (``json.dumps`` with options builds a new one per call).
+_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def _seal(prefix: bytes, data: bytes) -> bytes:
+    """An entry file: its ``prefix`` (magic and header), the message, and the trailer over both."""
+    digest = hashlib.sha256(prefix)
+    digest.update(data)
+    return b"".join((prefix, data, _trailer(len(prefix) + len(data), digest.hexdigest())))
+
+
 def _container(magic: bytes, document: Mapping[str, Any]) -> bytes:
     """A small self-checking file: magic, JSON, trailer (used for state files)."""
-    body = magic + json.dumps(document, separators=(",", ":")).encode("utf-8")
+    body = magic + _JSON.encode(document).encode("utf-8")
     return body + _trailer(len(body), hashlib.sha256(body).hexdigest())
 
 
@@ -565,6 +577,7 @@ class Queue:
         self.directory = Path(directory)
         self.clock = clock
         self.max_message_size = max_message_size
+        self._ids = itertools.count(secrets.randbits(32))
         self._tmp = self.directory / "tmp"
         self._queue = self.directory / "queue"
         self._quarantine = self.directory / "quarantine"
@@ -647,9 +660,10 @@ class Queue:
 
         Nothing is left in ``queue/`` or ``tmp/`` when it raises.
         """
-        staged = self._journal_container(envelope, message)
+        staged = self._journal_parts(envelope, message)
         if staged is not None:
-            queue_id, container = staged
+            queue_id, prefix, data = staged
+            container = _seal(prefix, data)
             journal, writer = self._journal, self._writer
             assert journal is not None and writer is not None
             writer.wait_for_room()
@@ -659,14 +673,14 @@ class Queue:
                 raise self._os_error(exc, "writing the queue journal") from exc
             writer.add(queue_id, container, number)
             return queue_id
-        queue_id = f"{time.time_ns():016x}{secrets.token_hex(4)}"
+        queue_id = self._new_id()
         arrival = float(self.clock())
         header = {
             "queue_id": queue_id,
             "arrival_time": arrival,
             "envelope": _envelope_to_json(envelope),
         }
-        head = json.dumps(header, separators=(",", ":")).encode("utf-8")
+        head = _JSON.encode(header).encode("utf-8")
         prefix = _MAGIC + b"%d\n" % len(head) + head
         temporary = self._tmp / f"{queue_id}.msg"
         final = self._queue / f"{queue_id}.msg"
@@ -714,22 +728,28 @@ class Queue:
         only when its own entry is durable. A stream ``message`` is read in
         a worker thread, so it must be a blocking binary file, not an
         asyncio stream. With the journal, a message of bytes is written to
-        ``tmp/`` on the calling thread (no fsync: that is cheap) and only
-        the journal flush is waited for.
+        the journal's helper thread, which also computes its checksums and
+        writes it to the journal; only the journal flush is waited for.
         """
-        staged = self._journal_container(envelope, message)
+        staged = self._journal_parts(envelope, message)
         if staged is not None:
-            queue_id, container = staged
+            queue_id, prefix, data = staged
             journal, writer = self._journal, self._writer
             assert journal is not None and writer is not None
             if writer.full():
                 await asyncio.to_thread(writer.wait_for_room)
+            sealed: list[bytes] = []
+
+            def record() -> bytes:
+                # In the journal's helper thread: the SHA-256 and the copies.
+                sealed.append(_seal(prefix, data))
+                return queue_id.encode("ascii") + b"\n" + sealed[0]
+
             try:
-                number = await journal.commit_async(_journal.ENTRY,
-                                                    queue_id.encode("ascii") + b"\n" + container)
+                number = await journal.commit_async(_journal.ENTRY, record)
             except OSError as exc:
                 raise self._os_error(exc, "writing the queue journal") from exc
-            writer.add(queue_id, container, number)
+            writer.add(queue_id, sealed[0], number)
             return queue_id
         with self._executor_lock:
             if self._executor is None:
@@ -741,19 +761,21 @@ class Queue:
 
     def _entry_bytes(self, queue_id: str, envelope: Envelope, data: bytes) -> bytes:
         """The whole ``queue/<id>.msg`` file for a message given as bytes."""
+        return _seal(self._entry_prefix(queue_id, envelope), data)
+
+    def _entry_prefix(self, queue_id: str, envelope: Envelope) -> bytes:
+        """The start of an entry file: the magic line and the JSON header with the envelope."""
         header = {
             "queue_id": queue_id,
             "arrival_time": float(self.clock()),
             "envelope": _envelope_to_json(envelope),
         }
-        head = json.dumps(header, separators=(",", ":")).encode("utf-8")
-        prefix = _MAGIC + b"%d\n" % len(head) + head
-        digest = hashlib.sha256(prefix)
-        digest.update(data)
-        return prefix + data + _trailer(len(prefix) + len(data), digest.hexdigest())
+        head = _JSON.encode(header).encode("utf-8")
+        return _MAGIC + b"%d\n" % len(head) + head
 
-    def _journal_container(self, envelope: Envelope, message: bytes | BinaryIO) -> tuple[str, bytes] | None:
-        """The id and entry bytes of a journal-sized message; ``None`` when the plain path applies."""
+    def _journal_parts(self, envelope: Envelope,
+                       message: bytes | BinaryIO) -> tuple[str, bytes, bytes] | None:
+        """The id, entry prefix and data of a journal-sized message; ``None`` when the plain path applies."""
         if self._journal is None or not isinstance(message, (bytes, bytearray, memoryview)):
             return None
         data = bytes(message)
@@ -761,8 +783,17 @@ class Queue:
             return None
         if len(data) > self.max_message_size:
             raise self._too_big(len(data))
-        queue_id = f"{time.time_ns():016x}{secrets.token_hex(4)}"
-        return queue_id, self._entry_bytes(queue_id, envelope, data)
+        queue_id = self._new_id()
+        return queue_id, self._entry_prefix(queue_id, envelope), data
+
+    def _new_id(self) -> str:
+        """A fresh queue id: the time in nanoseconds and a counter from a random start.
+
+        Unique within the process (the counter), and across processes that
+        share spools by adoption as unlikely to collide as random ids; no
+        system call per message.
+        """
+        return f"{time.time_ns():016x}{next(self._ids) & 0xFFFFFFFF:08x}"
 
     def _too_big(self, size: int) -> LimitExceeded:
         return LimitExceeded("max_message_size", self.max_message_size, size,

@@ -136,7 +136,20 @@ class _InboundSession:
         self.mta = mta
         self.peer = peer
         self.client_ip = peer.address[0] if peer.address else None
+        # The trace data of this connection changes only with EHLO and AUTH.
+        self._received_from: tuple[str | None, str | None, ReceivedFrom] | None = None
         self._reset_transaction()
+
+    def _trace_source(self, context: SessionContext) -> ReceivedFrom:
+        """The client's part of the Received field (RFC 5321 section 4.4), kept while EHLO and AUTH stay."""
+        known = self._received_from
+        if known is not None and known[0] == context.helo and known[1] == context.authenticated_as:
+            return known[2]
+        received_from = ReceivedFrom(
+            helo=_printable(context.helo), address=self.client_ip,
+            protocol="ESMTP", authenticated=context.authenticated_as)
+        self._received_from = (context.helo, context.authenticated_as, received_from)
+        return received_from
 
     def _reset_transaction(self) -> None:
         self.reverse_path: str | None = None
@@ -202,9 +215,7 @@ class _InboundSession:
                 head = content[: DEFAULT_LIMITS.max_header_size]
             if count_received(head) >= self.mta.config.max_hops - 1:
                 raise SMTPReplyError(554, "5.4.6", "Too many hops: this message is looping")
-            received_from = ReceivedFrom(
-                helo=_printable(context.helo), address=self.client_ip,
-                protocol="ESMTP", authenticated=context.authenticated_as)
+            received_from = self._trace_source(context)
             trace = received_field(
                 by_host=self.mta.config.hostname, received_from=received_from,
                 recipient=self.recipients[0].address if len(self.recipients) == 1 else None,
