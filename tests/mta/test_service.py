@@ -7,13 +7,13 @@ import email
 import email.policy
 import smtplib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from rfcmail.mta.local import count_received, received_field
-from rfcmail.mta.queue import ReceivedFrom
+from rfcmail.mta.queue import QueueEntry, ReceivedFrom
 from rfcmail.mta.service import MTA, MTAConfig
 from rfcmail.mx import AsyncStaticResolver, MXConfig, MXRecord, StaticResolver
 
@@ -337,7 +337,7 @@ def test_a_full_disk_is_a_452_and_nothing_is_queued(tmp_path: Path) -> None:
 
 def test_local_delivery_bounces_a_queued_loop_at_max_hops(tmp_path: Path) -> None:
     from rfcmail.mta.local import LocalDelivery
-    from rfcmail.mta.queue import DeliveryState, Envelope, QueueEntry, Recipient, RecipientStatus
+    from rfcmail.mta.queue import DeliveryState, Envelope, Recipient, RecipientStatus
     from rfcmail.store.maildir import MaildirStore
 
     delivery = LocalDelivery(MaildirStore(tmp_path / "mail"), hostname="mx.test", max_hops=5)
@@ -349,3 +349,26 @@ def test_local_delivery_bounces_a_queued_loop_at_max_hops(tmp_path: Path) -> Non
     [delivered] = delivery.deliver(entry, entry.recipients, HOP * 4 + MESSAGE)
     assert delivered.state is DeliveryState.DELIVERED
     assert len(maildir_messages(tmp_path, "alice")) == 1
+
+
+def test_a_failed_queue_pass_leaves_its_messages_due(tmp_path: Path) -> None:
+    """A pass that raises is logged; the messages it held are taken again by the next one."""
+
+    async def scenario(mta: MTA) -> None:
+        original = mta.run_once
+        passes: list[int] = []
+
+        async def failing_once(entries: Sequence[QueueEntry]) -> None:
+            passes.append(len(entries))
+            if len(passes) == 1:
+                raise RuntimeError("a bug in this pass")
+            await original(entries)
+
+        mta.run_once = failing_once  # type: ignore[method-assign]
+        port = mta.listening()[0][2]
+        await asyncio.to_thread(send, port, "bob@remote.test", ["alice@local.test"], MESSAGE)
+        await wait_for(lambda: maildir_messages(mta.config.data_dir, "alice"))
+        assert passes[:2] == [1, 1]
+        await wait_for(lambda: not mta.queue.ids())
+
+    with_mta(tmp_path, scenario)

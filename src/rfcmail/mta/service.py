@@ -53,6 +53,7 @@ from ..smtp import (
     parse_ret,
 )
 from ..store.maildir import MaildirStore
+from ._due import DueIndex
 from .delivery import DeliveryJob, RemoteDelivery, SmartHost
 from .dsn import Action, RecipientReport, build_dsn_for_entry
 from .local import DEFAULT_MAX_HOPS, LocalDelivery, count_received, received_field
@@ -351,6 +352,8 @@ class MTA:
         # The runner schedules from memory: the queue on disk is read at start
         # (recover) and for each delivery, never scanned per pass.
         self._entries: dict[str, QueueEntry] = {}
+        # What is due next, so that a pass never looks at the whole queue.
+        self._due = DueIndex()
         # One local delivery at a time, its record included: a crash can then
         # repeat at most the one delivery in flight (at least once, never more).
         self._local_slots = asyncio.Semaphore(1)
@@ -376,7 +379,10 @@ class MTA:
         if self.config.queue_name == "queue":
             await self.adopt_worker_spools()
         report = await asyncio.to_thread(self.queue.recover)
-        self._entries = {entry.queue_id: entry for entry in report.entries}
+        self._entries = {}
+        self._due = DueIndex()
+        for entry in report.entries:
+            self._put(entry)
         if report.quarantined:
             log.warning("quarantined damaged queue entries: %s", report.quarantined)
         server_config = Config(hostname=self.config.hostname, limits=self.config.limits)
@@ -447,7 +453,7 @@ class MTA:
 
         entries = await asyncio.to_thread(move)
         for entry in entries:
-            self._entries[entry.queue_id] = entry
+            self._put(entry)
         if entries:
             log.info("adopted %d queued message(s) from %s", len(entries), spool)
             self.wake()
@@ -492,10 +498,15 @@ class MTA:
     def track(self, queue_id: str, envelope: Envelope, size: int) -> None:
         """Schedule a message just queued (durably) for delivery now."""
         now = self.clock()
-        self._entries[queue_id] = QueueEntry(
+        self._put(QueueEntry(
             queue_id=queue_id, envelope=envelope, arrival_time=now, size=size, next_attempt=now,
-            recipients=tuple(RecipientStatus(recipient=r) for r in envelope.recipients))
+            recipients=tuple(RecipientStatus(recipient=r) for r in envelope.recipients)))
         self.wake()
+
+    def _put(self, entry: QueueEntry) -> None:
+        """Add or update an entry of the runner, and note when it is due."""
+        self._entries[entry.queue_id] = entry
+        self._due.push(entry)
 
     @property
     def queued(self) -> int:
@@ -507,25 +518,28 @@ class MTA:
     async def _run_queue(self) -> None:
         while not self._stopping:
             self._wakeup.clear()
+            due = self._due.take_due(self.clock(), self._entries)
             try:
-                now = self.clock()
-                due = [e for e in self._entries.values() if not e.done and e.next_attempt <= now]
                 if due:
                     await self.run_once(due)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a runner must survive one bad pass
                 log.exception("queue run failed")
+            finally:
+                # Whatever the pass left as it was (a failure) is due again.
+                for entry in due:
+                    if self._entries.get(entry.queue_id) is entry:
+                        self._due.push(entry)
             timeout = self._next_wait()
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout)
 
     def _next_wait(self) -> float:
-        now = self.clock()
-        upcoming = [e.next_attempt for e in self._entries.values() if not e.done]
-        if not upcoming:
+        upcoming = self._due.next_attempt(self._entries)
+        if upcoming is None:
             return self.config.queue_interval
-        return max(0.05, min(self.config.queue_interval, min(upcoming) - now))
+        return max(0.05, min(self.config.queue_interval, upcoming - self.clock()))
 
     async def run_once(self, entries: Sequence[QueueEntry]) -> None:
         """Try every pending recipient of ``entries`` once and record the results.
@@ -563,8 +577,8 @@ class MTA:
                     open_message=functools.partial(self.queue.open_message, entry.queue_id)))
             if not attempted:
                 # Nothing tried: no attempt counts, the entry just waits.
-                self._entries[entry.queue_id] = dataclasses.replace(
-                    entry, next_attempt=max(entry.next_attempt, held[entry.queue_id]))
+                self._put(dataclasses.replace(
+                    entry, next_attempt=max(entry.next_attempt, held[entry.queue_id])))
                 continue
             results[entry.queue_id] = await self._deliver_local(entry, local) if local else []
         remote_run = asyncio.gather(*(
@@ -655,12 +669,12 @@ class MTA:
             return
         updated = await asyncio.to_thread(self.queue.record_attempt, entry.queue_id, outcomes,
                                           next_attempt=next_attempt)
-        self._entries[entry.queue_id] = updated
+        self._put(updated)
         self.delivered += sum(1 for o in outcomes if o.state is DeliveryState.DELIVERED)
         if warn:
             await self._notify(updated, delayed=True)
             updated = await asyncio.to_thread(self.queue.mark_delay_warned, entry.queue_id)
-            self._entries[entry.queue_id] = updated
+            self._put(updated)
         if updated.done:
             await self._notify(updated, delayed=False)
             await self.queue.remove_async(entry.queue_id)
