@@ -382,39 +382,6 @@ def test_the_writer_thread_is_woken_only_when_it_has_new_work(tmp_path: Path) ->
         assert len(wakes) == 2
 
 
-def test_a_payload_builder_runs_off_the_loop_and_its_error_reaches_the_caller(tmp_path: Path) -> None:
-    """commit_async(kind, function): the record is built in the helper thread, not on the loop."""
-    directory = tmp_path / "journal"
-    directory.mkdir()
-    journal = _journal.Journal(directory, queue_module._FileOps)
-    built_on: list[str] = []
-
-    def payload() -> bytes:
-        built_on.append(threading.current_thread().name)
-        return b"q1"
-
-    def broken() -> bytes:
-        raise ValueError("cannot build this record")
-
-    async def scenario() -> None:
-        first = await journal.commit_async(_journal.REMOVAL, payload)
-        with pytest.raises(ValueError, match="cannot build"):
-            await journal.commit_async(_journal.REMOVAL, broken)
-        # The failed batch wrote nothing and the journal goes on.
-        second = await journal.commit_async(_journal.REMOVAL, b"q2")
-        journal.published(first)
-        journal.published(second)
-
-    try:
-        asyncio.run(scenario())
-        assert built_on and built_on[0] != threading.main_thread().name
-        records = [record for path in _journal.journal_files(directory)
-                   for record in _journal.read_records(path)]
-        assert records == [(_journal.REMOVAL, b"q1"), (_journal.REMOVAL, b"q2")]
-    finally:
-        journal.close()
-
-
 def test_queue_ids_are_unique_within_and_across_queues_at_the_same_instant(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Ids come from the clock and a counter with a random start: no system call, no repeat."""

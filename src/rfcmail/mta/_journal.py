@@ -6,11 +6,10 @@ two disk flushes per message. The journal makes the same promise with one
 flush for every change that arrived while the previous flush was running:
 
 * a change (a new entry, with all its bytes, or the removal of one) is first
-  appended to ``journal/<number>.jnl``, together with every other change
-  waiting at that moment, and the file is ``fdatasync``'ed once for all of
-  them; only then does each caller go on (and a server answer 250). Threads
-  share one committer thread for this; each event loop has a helper thread
-  that takes the batch of changes made during one pass of the loop;
+  appended to ``journal/<number>.jnl`` by one committer thread, together with
+  every other change waiting at that moment, and the file is ``fdatasync``'ed
+  once for all of them; only then does each caller go on (and a server
+  answer 250);
 * the caller then makes the change in ``queue/`` as usual, without fsync
   (the file was written before the journal flush, the rename or unlink comes
   after it) and reports it done with :meth:`Journal.published`;
@@ -97,14 +96,12 @@ def journal_files(directory: Path) -> list[Path]:
 
 
 class _Waiter:
-    """One change on its way into the journal: its record (or how to build it) and its outcome."""
-
     __slots__ = ("record", "number", "error", "event", "future")
 
-    def __init__(self, record: bytes | Callable[[], bytes]) -> None:
+    def __init__(self, record: bytes) -> None:
         self.record = record
         self.number = -1
-        self.error: Exception | None = None
+        self.error: OSError | None = None
         self.event: threading.Event | None = None
         self.future: asyncio.Future[int] | None = None
 
@@ -186,19 +183,15 @@ class Journal:
             raise waiter.error
         return waiter.number
 
-    async def commit_async(self, kind: bytes, payload: bytes | Callable[[], bytes]) -> int:
+    async def commit_async(self, kind: bytes, payload: bytes) -> int:
         """:meth:`commit` for a coroutine.
 
         Each event loop keeps at most one flush in flight: the records given
-        while it runs go as one batch to a helper thread as soon as it is
-        done, which writes them and ``fdatasync``'s the journal once while
-        the loop goes on. Batches thus grow by themselves with the load, and
-        the loop hands one batch, not every record, to another thread.
-
-        ``payload`` may be a function that returns it: it is then called in
-        the helper thread, so that the checksums and copies of a large
-        payload cost the event loop nothing. Whatever it raises is raised
-        here.
+        while it runs are written (to the page cache, on the loop's thread)
+        as one batch as soon as it is done, and that batch's ``fdatasync``
+        runs in a helper thread while the loop goes on. Batches thus grow by
+        themselves with the load, and the loop hands one batch, not every
+        record, to another thread.
         """
         if self._stopping:
             raise OSError("the queue journal is closed")
@@ -207,10 +200,7 @@ class Journal:
         state = self._loops.get(loop)
         if state is None:
             state = self._loops[loop] = _LoopState()
-        if isinstance(payload, bytes):
-            waiter = _Waiter(encode(kind, payload))
-        else:
-            waiter = _Waiter(lambda: encode(kind, payload()))
+        waiter = _Waiter(encode(kind, payload))
         waiter.future = loop.create_future()
         state.pending.append(waiter)
         if not state.in_flight and not state.scheduled:
@@ -352,7 +342,7 @@ class Journal:
                 with self._io_lock, condition:
                     self._rotate_if_old()
                 continue
-            number, error = self._flush_batch(batch)
+            number, error = self._flush([waiter.record for waiter in batch])
             for waiter in batch:
                 waiter.number = number
                 waiter.error = error
@@ -360,28 +350,39 @@ class Journal:
                 waiter.event.set()
 
     def _start_flush(self, loop: asyncio.AbstractEventLoop, state: _LoopState) -> None:
-        """Hand a loop's pending records to the helper thread, which writes and flushes them."""
+        """Write a loop's pending records and start their flush in the helper thread."""
         state.scheduled = False
         if state.in_flight or not state.pending:
             return
         batch, state.pending = state.pending, []
+        # Held until the flush is done (released by the helper thread), so
+        # that nothing rotates or writes the file in between.
+        self._io_lock.acquire()
+        try:
+            self._append([waiter.record for waiter in batch])
+        except OSError as exc:
+            number, error = self._account(0, exc)
+            self._io_lock.release()
+            self._finish(loop, state, batch, number, error)
+            return
+        except BaseException:
+            self._io_lock.release()
+            raise
         state.in_flight = True
         if self._flusher is None:
             self._flusher = ThreadPoolExecutor(1, thread_name_prefix="rfcmail-journal-flush")
-        done = loop.run_in_executor(self._flusher, self._flush_batch, batch)
+        done = loop.run_in_executor(self._flusher, self._flush_written, len(batch))
         done.add_done_callback(lambda future: self._finish(loop, state, batch, *future.result()))
 
-    def _flush_batch(self, batch: list[_Waiter]) -> tuple[int, Exception | None]:
-        """In the helper thread: build the records still to be built, append them, flush once."""
+    def _flush_written(self, count: int) -> tuple[int, OSError | None]:
+        """In the helper thread: flush what :meth:`_start_flush` wrote; releases the I/O lock."""
         try:
-            records = [waiter.record if isinstance(waiter.record, bytes) else waiter.record()
-                       for waiter in batch]
-        except Exception as exc:  # noqa: BLE001 - handed to every caller of the batch
-            return -1, exc
-        return self._flush(records)
+            return self._flush_appended(count)
+        finally:
+            self._io_lock.release()
 
     def _finish(self, loop: asyncio.AbstractEventLoop, state: _LoopState, batch: list[_Waiter],
-                number: int, error: Exception | None) -> None:
+                number: int, error: OSError | None) -> None:
         state.in_flight = False
         for waiter in batch:
             waiter.number = number

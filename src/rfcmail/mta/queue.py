@@ -728,8 +728,8 @@ class Queue:
         only when its own entry is durable. A stream ``message`` is read in
         a worker thread, so it must be a blocking binary file, not an
         asyncio stream. With the journal, a message of bytes is written to
-        the journal's helper thread, which also computes its checksums and
-        writes it to the journal; only the journal flush is waited for.
+        the journal on the calling thread (no fsync: that is cheap) and only
+        the journal flush, made by a helper thread, is waited for.
         """
         staged = self._journal_parts(envelope, message)
         if staged is not None:
@@ -738,18 +738,13 @@ class Queue:
             assert journal is not None and writer is not None
             if writer.full():
                 await asyncio.to_thread(writer.wait_for_room)
-            sealed: list[bytes] = []
-
-            def record() -> bytes:
-                # In the journal's helper thread: the SHA-256 and the copies.
-                sealed.append(_seal(prefix, data))
-                return queue_id.encode("ascii") + b"\n" + sealed[0]
-
+            container = _seal(prefix, data)
             try:
-                number = await journal.commit_async(_journal.ENTRY, record)
+                number = await journal.commit_async(_journal.ENTRY,
+                                                    queue_id.encode("ascii") + b"\n" + container)
             except OSError as exc:
                 raise self._os_error(exc, "writing the queue journal") from exc
-            writer.add(queue_id, sealed[0], number)
+            writer.add(queue_id, container, number)
             return queue_id
         with self._executor_lock:
             if self._executor is None:
