@@ -390,3 +390,30 @@ def test_queue_ids_are_unique_within_and_across_queues_at_the_same_instant(
         ids = [first._new_id() for _ in range(1000)] + [second._new_id() for _ in range(1000)]
     assert len(set(ids)) == 2000
     assert all(queue_module._ID_RE.match(queue_id) for queue_id in ids)
+
+
+def test_an_unexpected_failure_in_the_flush_helper_fails_its_batch_and_nothing_hangs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not only OSError: whatever the helper thread meets reaches the waiters, and the journal goes on."""
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    journal = _journal.Journal(directory, queue_module._FileOps)
+    original = journal._flush_appended
+
+    def broken(count: int) -> tuple[int, OSError | None]:
+        raise RuntimeError("a bug in the flush")
+
+    async def scenario() -> None:
+        monkeypatch.setattr(journal, "_flush_appended", broken)
+        with pytest.raises(OSError, match="a bug in the flush"):
+            await asyncio.wait_for(journal.commit_async(_journal.REMOVAL, b"q1"), 10)
+        monkeypatch.setattr(journal, "_flush_appended", original)
+        number = await asyncio.wait_for(journal.commit_async(_journal.REMOVAL, b"q2"), 10)
+        journal.published(number)
+        # The journal that failed (the first, number 1) was closed: q2 went into a new one.
+        assert number == 2
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        journal.close()

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import os
 import re
 import threading
@@ -371,15 +372,25 @@ class Journal:
         state.in_flight = True
         if self._flusher is None:
             self._flusher = ThreadPoolExecutor(1, thread_name_prefix="rfcmail-journal-flush")
-        done = loop.run_in_executor(self._flusher, self._flush_written, len(batch))
-        done.add_done_callback(lambda future: self._finish(loop, state, batch, *future.result()))
+        self._flusher.submit(self._flush_written, loop, state, batch)
 
-    def _flush_written(self, count: int) -> tuple[int, OSError | None]:
-        """In the helper thread: flush what :meth:`_start_flush` wrote; releases the I/O lock."""
+    def _flush_written(self, loop: asyncio.AbstractEventLoop, state: _LoopState, batch: list[_Waiter]) -> None:
+        """In the helper thread: flush what :meth:`_start_flush` wrote, release the I/O lock, tell the loop.
+
+        The loop is told with one ``call_soon_threadsafe`` of :meth:`_finish`
+        (an asyncio future around the thread's result would take a second
+        pass of the loop before the waiters hear of it).
+        """
         try:
-            return self._flush_appended(count)
+            number, error = self._flush_appended(len(batch))
+        except BaseException as exc:  # noqa: BLE001 - the waiters must never be left hanging
+            # Treated as a failed flush: the journal is closed (nothing may
+            # follow a record of unknown fate) and the batch is refused.
+            number, error = self._account(0, OSError(f"journal flush failed: {exc!r}"))
         finally:
             self._io_lock.release()
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(self._finish, loop, state, batch, number, error)
 
     def _finish(self, loop: asyncio.AbstractEventLoop, state: _LoopState, batch: list[_Waiter],
                 number: int, error: OSError | None) -> None:
