@@ -117,9 +117,11 @@ def _add_parse_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
 
 
 def _add_serve_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from ._queue_command import add_queue_command
     from ._serve import add_send_command, add_serve_command
 
     add_serve_command(commands)
+    add_queue_command(commands)
     add_send_command(commands)
 
 

@@ -189,3 +189,29 @@ def test_pop3_listener_serves_the_delivered_mail(processes: ProcessManager, inte
 
 def _listening_line(process: ManagedProcess, name: str, port: int) -> bool:
     return f"{name} listening on 127.0.0.1:{port}" in process.log()
+
+
+def test_rfcmail_queue_lists_what_a_running_serve_holds(processes: ProcessManager, interop_dir: Path) -> None:
+    """``rfcmail queue`` beside a live ``serve --hold``: the acknowledged messages, each pending."""
+    import json
+    import subprocess
+
+    data = interop_dir / "data"
+    process, smtp_port, _ = start_serve(processes, data, "--hold", "--user", "carol:secret")
+    with smtplib.SMTP("127.0.0.1", smtp_port, timeout=10) as client:
+        for number in range(3):
+            client.sendmail("x@remote.test", ["carol@example.test"], f"Subject: {number}\r\n\r\nheld\r\n".encode())
+
+    def listed() -> list[dict[str, object]]:
+        result = subprocess.run([sys.executable, "-m", "rfcmail", "queue", "--data", str(data), "--json"],
+                                capture_output=True, text=True, timeout=30, check=True)
+        found: list[dict[str, object]] = json.loads(result.stdout)
+        return found
+
+    # Entry files follow the journal within seconds; until then a message may be missing.
+    wait_until(lambda: len(listed()) == 3, what="three queued messages listed")
+    for item in listed():
+        assert item["sender"] == "x@remote.test" and item["attempts"] == 0
+        assert item["recipients"] == [{"address": "carol@example.test", "state": "pending",
+                                       "reply": None, "remote_mta": None}]
+    assert process.process.poll() is None  # the server was not disturbed
