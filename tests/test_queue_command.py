@@ -73,3 +73,24 @@ def test_no_queue_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert main(["queue", "--data", str(tmp_path / "nothing")]) == 1
     assert "no queue of rfcmail serve under" in capsys.readouterr().err
     assert not (tmp_path / "nothing").exists()
+
+
+def test_control_characters_from_a_remote_reply_never_reach_the_terminal(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A hostile MX's reply with an escape sequence is shown escaped; --json escapes it too."""
+    data = tmp_path / "data"
+    data.mkdir()
+    with Queue(data / "queue") as queue:
+        queue_id = queue.enqueue(Envelope(reverse_path="bob@example.test",
+                                          recipients=(Recipient(address="x@far.test"),)), MESSAGE)
+        queue.record_attempt(queue_id, [RecipientOutcome(
+            address="x@far.test", state=DeliveryState.PENDING, reply="451 4.0.0 \x1b[2Jcleared\rover\x9b",
+            remote_mta="mx\x07.far.test")], next_attempt=time.time() + 60)
+    assert main(["queue", "--data", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and "\x9b" not in out and "\x07" not in out
+    assert "451 4.0.0 \\x1b[2Jcleared\\x0dover\\x9b  (mx\\x07.far.test)" in out
+    assert main(["queue", "--data", str(data), "--json"]) == 0
+    raw = capsys.readouterr().out
+    assert "\x1b" not in raw
+    assert json.loads(raw)[0]["recipients"][0]["reply"] == "451 4.0.0 \x1b[2Jcleared\rover\x9b"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -98,24 +99,32 @@ def _when(moment: float) -> str:
     return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _shown(value: object) -> str:
+    """Text for the terminal: a control character (a remote reply may hold an escape sequence) as ``\\xNN``."""
+    return _CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(value))
+
+
 def _text(listed: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     pending = 0
     for item in listed:
         if "damaged" in item:
-            lines.append(f"{item['queue_id']}  [{item['spool']}]  damaged: {item['damaged']}")
+            lines.append(f"{item['queue_id']}  [{item['spool']}]  damaged: {_shown(item['damaged'])}")
             continue
         head = (f"{item['queue_id']}  [{item['spool']}]  {item['size']} octets  arrived "
-                f"{item['arrival_time']}  from <{item['sender']}>  attempts {item['attempts']}")
+                f"{item['arrival_time']}  from <{_shown(item['sender'])}>  attempts {item['attempts']}")
         if item["next_attempt"]:
             head += f"  next {item['next_attempt']}"
         lines.append(head)
         for recipient in item["recipients"]:
-            line = f"    {recipient['state']:<9} <{recipient['address']}>"
+            line = f"    {recipient['state']:<9} <{_shown(recipient['address'])}>"
             if recipient["reply"]:
-                line += f"  {recipient['reply']}"
+                line += f"  {_shown(recipient['reply'])}"
             if recipient["remote_mta"]:
-                line += f"  ({recipient['remote_mta']})"
+                line += f"  ({_shown(recipient['remote_mta'])})"
             lines.append(line)
             pending += recipient["state"] == DeliveryState.PENDING.value
     messages = sum(1 for item in listed if "damaged" not in item)
