@@ -94,3 +94,25 @@ def test_control_characters_from_a_remote_reply_never_reach_the_terminal(
     raw = capsys.readouterr().out
     assert "\x1b" not in raw
     assert json.loads(raw)[0]["recipients"][0]["reply"] == "451 4.0.0 \x1b[2Jcleared\rover\x9b"
+
+
+def test_a_reader_that_goes_away_stops_the_listing_quietly(tmp_path: Path) -> None:
+    """``rfcmail queue | head``: no traceback, the exit status a shell gives for SIGPIPE."""
+    import signal
+    import subprocess
+    import sys
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with Queue(data / "queue", journal=True) as queue:
+        for _ in range(400):
+            queue.enqueue(Envelope(reverse_path="bob@example.test",
+                                   recipients=(Recipient(address="x@far.test"),)), MESSAGE)
+    process = subprocess.Popen([sys.executable, "-m", "rfcmail", "queue", "--data", str(data), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None and process.stderr is not None
+    assert process.stdout.read(10) == b'[\n  {\n    '
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert process.wait(30) == 128 + signal.SIGPIPE
+    assert b"Traceback" not in stderr and stderr == b""
