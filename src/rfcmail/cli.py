@@ -161,5 +161,5 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader went away (``| head``): stop quietly, as a shell tool does,
         # and keep the interpreter from failing again on its own final flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 128 + signal.SIGPIPE
+        return 128 + getattr(signal, "SIGPIPE", 13)  # 141, as a shell reports it (13 where not defined)
     return result
