@@ -424,13 +424,6 @@ def _trailer(length: int, digest: str) -> bytes:
 _JSON = json.JSONEncoder(separators=(",", ":"))
 
 
-def _seal(prefix: bytes, data: bytes) -> bytes:
-    """An entry file: its ``prefix`` (magic and header), the message, and the trailer over both."""
-    digest = hashlib.sha256(prefix)
-    digest.update(data)
-    return b"".join((prefix, data, _trailer(len(prefix) + len(data), digest.hexdigest())))
-
-
 def _container(magic: bytes, document: Mapping[str, Any]) -> bytes:
     """A small self-checking file: magic, JSON, trailer (used for state files)."""
     body = magic + _JSON.encode(document).encode("utf-8")
@@ -660,10 +653,9 @@ class Queue:
 
         Nothing is left in ``queue/`` or ``tmp/`` when it raises.
         """
-        staged = self._journal_parts(envelope, message)
+        staged = self._journal_container(envelope, message)
         if staged is not None:
-            queue_id, prefix, data = staged
-            container = _seal(prefix, data)
+            queue_id, container = staged
             journal, writer = self._journal, self._writer
             assert journal is not None and writer is not None
             writer.wait_for_room()
@@ -731,14 +723,13 @@ class Queue:
         the journal on the calling thread (no fsync: that is cheap) and only
         the journal flush, made by a helper thread, is waited for.
         """
-        staged = self._journal_parts(envelope, message)
+        staged = self._journal_container(envelope, message)
         if staged is not None:
-            queue_id, prefix, data = staged
+            queue_id, container = staged
             journal, writer = self._journal, self._writer
             assert journal is not None and writer is not None
             if writer.full():
                 await asyncio.to_thread(writer.wait_for_room)
-            container = _seal(prefix, data)
             try:
                 number = await journal.commit_async(_journal.ENTRY,
                                                     queue_id.encode("ascii") + b"\n" + container)
@@ -756,21 +747,19 @@ class Queue:
 
     def _entry_bytes(self, queue_id: str, envelope: Envelope, data: bytes) -> bytes:
         """The whole ``queue/<id>.msg`` file for a message given as bytes."""
-        return _seal(self._entry_prefix(queue_id, envelope), data)
-
-    def _entry_prefix(self, queue_id: str, envelope: Envelope) -> bytes:
-        """The start of an entry file: the magic line and the JSON header with the envelope."""
         header = {
             "queue_id": queue_id,
             "arrival_time": float(self.clock()),
             "envelope": _envelope_to_json(envelope),
         }
         head = _JSON.encode(header).encode("utf-8")
-        return _MAGIC + b"%d\n" % len(head) + head
+        prefix = _MAGIC + b"%d\n" % len(head) + head
+        digest = hashlib.sha256(prefix)
+        digest.update(data)
+        return b"".join((prefix, data, _trailer(len(prefix) + len(data), digest.hexdigest())))
 
-    def _journal_parts(self, envelope: Envelope,
-                       message: bytes | BinaryIO) -> tuple[str, bytes, bytes] | None:
-        """The id, entry prefix and data of a journal-sized message; ``None`` when the plain path applies."""
+    def _journal_container(self, envelope: Envelope, message: bytes | BinaryIO) -> tuple[str, bytes] | None:
+        """The id and entry bytes of a journal-sized message; ``None`` when the plain path applies."""
         if self._journal is None or not isinstance(message, (bytes, bytearray, memoryview)):
             return None
         data = bytes(message)
@@ -779,7 +768,7 @@ class Queue:
         if len(data) > self.max_message_size:
             raise self._too_big(len(data))
         queue_id = self._new_id()
-        return queue_id, self._entry_prefix(queue_id, envelope), data
+        return queue_id, self._entry_bytes(queue_id, envelope, data)
 
     def _new_id(self) -> str:
         """A fresh queue id: the time in nanoseconds and a counter from a random start.
