@@ -45,8 +45,9 @@ def add_queue_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
 def _spools(data: Path) -> list[Path]:
     """The spool directories under ``data``: the main one first, then the workers' in order."""
     found = [data / "queue"] if (data / "queue" / "queue").is_dir() else []
-    workers = [p for p in data.glob("queue-*") if p.name[6:].isdigit() and (p / "queue").is_dir()]
-    return found + sorted(workers, key=lambda p: int(p.name[6:]))
+    workers = {int(number): p for p in data.glob("queue-*")
+               if (number := p.name.removeprefix("queue-")).isdigit() and (p / "queue").is_dir()}
+    return found + [workers[number] for number in sorted(workers)]
 
 
 def list_queue(data: Path) -> list[dict[str, Any]]:
