@@ -180,3 +180,83 @@ def test_entries_are_in_delivery_order_without_stat(tmp_path: Path) -> None:
     foreign.write_bytes(b"x\n")
     os.utime(foreign, (2_000_000_000, 2_000_000_000))
     assert box.keys() == ["900000000.older.host", *keys, "no-timestamp-here"]
+
+
+class _SyncRecorder:
+    """Records, in order, the links made and the inodes fsync'ed (by (device, inode))."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, fail_directory_sync: bool = False) -> None:
+        self.events: list[tuple[str, object]] = []
+        self.fail_directory_sync = fail_directory_sync
+        real_fsync, real_link = os.fsync, os.link
+
+        def fsync(fd: int) -> None:
+            info = os.fstat(fd)
+            is_directory = (info.st_mode & 0o170000) == 0o040000
+            self.events.append(("fsync", (info.st_dev, info.st_ino)))
+            if is_directory and self.fail_directory_sync:
+                raise OSError(5, "Input/output error")
+            real_fsync(fd)
+
+        def link(source: object, destination: object, *args: object, **kwargs: object) -> None:
+            self.events.append(("link", Path(str(destination)).name))
+            real_link(source, destination, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(os, "fsync", fsync)
+        monkeypatch.setattr(os, "link", link)
+
+    @staticmethod
+    def inode(path: Path) -> tuple[int, int]:
+        info = path.stat()
+        return (info.st_dev, info.st_ino)
+
+
+def test_a_delivery_flushes_new_after_the_link_before_it_returns(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # SECURITY R1/R2: a queue forgets a message once deliver() returns, so the
+    # link into new/ must be durable by then: on a file system without a
+    # metadata journal only an fsync of new/ itself makes it so.
+    box = Maildir(tmp_path / "box")
+    recorder = _SyncRecorder(monkeypatch)
+    key = box.deliver(b"Subject: x\r\n\r\nbody\r\n")
+    message = recorder.inode(tmp_path / "box" / "new" / key)
+    new = recorder.inode(tmp_path / "box" / "new")
+    assert recorder.events == [("fsync", message), ("link", key), ("fsync", new)]
+    assert list((tmp_path / "box" / "tmp").iterdir()) == []
+
+
+def test_a_failed_flush_of_new_undoes_the_delivery(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    box = Maildir(tmp_path / "box")
+    _SyncRecorder(monkeypatch, fail_directory_sync=True)
+    with pytest.raises(OSError):
+        box.deliver(b"Subject: x\r\n\r\nbody\r\n")
+    # Not delivered: neither name is left, so that the retry delivers it once.
+    assert list((tmp_path / "box" / "new").iterdir()) == []
+    assert list((tmp_path / "box" / "tmp").iterdir()) == []
+
+
+def test_a_new_mailbox_is_flushed_into_its_parents(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _SyncRecorder(monkeypatch)
+    store = MaildirStore(tmp_path / "root", template="{user}/Maildir")
+    store.maildir("alice")
+    synced = {inode for kind, inode in recorder.events if kind == "fsync"}
+    # Every directory made, and every directory that names one of them.
+    for path in (tmp_path, tmp_path / "root", tmp_path / "root" / "alice",
+                 tmp_path / "root" / "alice" / "Maildir", *(tmp_path / "root" / "alice" / "Maildir" / sub
+                                                           for sub in ("tmp", "new", "cur"))):
+        assert recorder.inode(path) in synced, path
+    # An existing mailbox costs no flush at all.
+    recorder.events.clear()
+    store.maildir("alice")
+    assert recorder.events == []
+
+
+def test_a_path_through_a_file_is_not_a_mailbox(tmp_path: Path) -> None:
+    (tmp_path / "plain").write_bytes(b"x")
+    with pytest.raises(OSError):
+        Maildir(tmp_path / "plain" / "box")
+    with pytest.raises(OSError):
+        Maildir(tmp_path / "plain")
+    with pytest.raises(pop3.POP3Error) as caught:
+        MaildirStore(tmp_path, template="plain/{user}").maildir("bob")
+    assert caught.value.code == "SYS/TEMP"

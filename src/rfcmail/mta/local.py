@@ -11,7 +11,8 @@
   an MTA refuses (or bounces) a message that has passed through too many
   hops, ``554 5.4.6`` (RFC 5321 section 6.3, SECURITY R6).
 * :class:`LocalDelivery` delivers queued messages into each user's Maildir
-  (the store writes into ``tmp/`` and renames into ``new/``), adding
+  (the store writes into ``tmp/``, links into ``new/`` and flushes both the
+  file and ``new/``, so a delivery reported done survives a crash), adding
   ``Return-Path`` (RFC 5321 section 4.4: added at final delivery) and
   ``Delivered-To``.
 """

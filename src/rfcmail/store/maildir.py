@@ -3,8 +3,14 @@
 The layout is D. J. Bernstein's Maildir (https://cr.yp.to/proto/maildir.html),
 as Postfix, Dovecot and the MTA's local delivery use it: ``tmp/``, ``new/``
 and ``cur/`` under the mailbox directory. A delivery writes ``tmp/NAME``,
-flushes it to disk, then links it to ``new/NAME`` and removes the tmp file,
-so a reader never sees a partial message. ``NAME`` is
+flushes it to disk, then links it to ``new/NAME``, flushes ``new/`` and
+removes the tmp file, so a reader never sees a partial message and a
+delivery that returned survives a crash: the link is a change to the
+directory, which POSIX makes durable only through an ``fsync`` of the
+directory itself (file systems without a metadata journal, such as ext2 or
+ext4 without one, do not order it before a later flush of another file).
+Directories made for a new mailbox are flushed into their parents the same
+way. ``NAME`` is
 ``<seconds>.M<microseconds>P<pid>Q<counter>R<random>.<host>,S=<size>,W=<wire size>``:
 unique per host, process and delivery, and carrying the sizes (the Dovecot
 ``S=`` and ``W=`` fields) so that listing needs no reads. Files in ``cur/``
@@ -53,6 +59,42 @@ def _wire_size(data: bytes) -> int:
     return len(data) + data.count(b"\n") - data.count(b"\r\n")
 
 
+def _sync_directory(path: Path) -> None:
+    """``fsync`` a directory, which makes the names created in it durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _make_directory(path: Path) -> None:
+    """Create ``path`` and any missing parents (mode 0700), each flushed into its parent.
+
+    An existing directory costs one ``stat``. A new one is fsync'ed, and so
+    is the directory that now names it, so that mail delivered into it
+    later cannot vanish with it in a crash.
+    """
+    if path.is_dir():
+        return
+    missing: list[Path] = []
+    while not path.is_dir():
+        missing.append(path)
+        if path.parent == path:
+            break
+        path = path.parent
+    for directory in reversed(missing):
+        try:
+            directory.mkdir(mode=0o700)
+        except FileExistsError:
+            # Made meanwhile by another delivery, which may not have
+            # flushed it yet: flushed here too.
+            if not directory.is_dir():
+                raise
+        _sync_directory(directory)
+        _sync_directory(directory.parent)
+
+
 @dataclass(frozen=True, slots=True)
 class MaildirEntry:
     """A message file of a Maildir.
@@ -81,7 +123,7 @@ class Maildir:
         self.path = Path(path)
         if create:
             for sub in ("tmp", "new", "cur"):
-                (self.path / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+                _make_directory(self.path / sub)
         elif not (self.path / "cur").is_dir():
             raise FileNotFoundError(f"{self.path} is not a Maildir (no cur/)")
 
@@ -94,9 +136,21 @@ class Maildir:
                 f".{host},S={size},W={wire}")
 
     def deliver(self, message: bytes) -> str:
-        """Store a message: tmp/ first, fsync, then a link into new/. Return its key."""
+        """Store a message durably and return its key.
+
+        ``tmp/NAME`` is written and fsync'ed, linked to ``new/NAME``, and
+        ``new/`` is fsync'ed; only then does it return, so a caller may
+        forget the message (a queue removes its entry) once it has. When any
+        step fails, both names are removed again and the error is raised:
+        the message is then not delivered, and trying again later delivers
+        it once.
+
+        Raises:
+            OSError: the message could not be written or made durable.
+        """
         name = self._unique_name(len(message), _wire_size(message))
         tmp_path = self.path / "tmp" / name
+        new_path = self.path / "new" / name
         fd = os.open(tmp_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             view = memoryview(message)
@@ -110,7 +164,12 @@ class Maildir:
             raise
         os.close(fd)
         try:
-            os.link(tmp_path, self.path / "new" / name)
+            os.link(tmp_path, new_path)
+            try:
+                _sync_directory(new_path.parent)
+            except BaseException:
+                new_path.unlink(missing_ok=True)
+                raise
         finally:
             tmp_path.unlink(missing_ok=True)
         return name
