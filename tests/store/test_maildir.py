@@ -260,3 +260,60 @@ def test_a_path_through_a_file_is_not_a_mailbox(tmp_path: Path) -> None:
     with pytest.raises(pop3.POP3Error) as caught:
         MaildirStore(tmp_path, template="plain/{user}").maildir("bob")
     assert caught.value.code == "SYS/TEMP"
+
+
+def test_a_tmp_name_that_cannot_be_removed_does_not_fail_a_durable_delivery(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Failing here would make the queue retry a message already durable in new/.
+    box = Maildir(tmp_path / "box")
+    real_unlink = Path.unlink
+
+    def unlink(self: Path, missing_ok: bool = False) -> None:
+        if self.parent.name == "tmp":
+            raise PermissionError(13, "Permission denied")
+        real_unlink(self, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", unlink)
+    key = box.deliver(b"Subject: x\r\n\r\nbody\r\n")
+    assert (tmp_path / "box" / "new" / key).read_bytes() == b"Subject: x\r\n\r\nbody\r\n"
+    assert [p.name for p in (tmp_path / "box" / "tmp").iterdir()] == [key]  # the harmless leftover
+
+
+def test_a_failed_link_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    box = Maildir(tmp_path / "box")
+
+    def link(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "link", link)
+    with pytest.raises(OSError):
+        box.deliver(b"Subject: x\r\n\r\nbody\r\n")
+    assert list((tmp_path / "box" / "new").iterdir()) == []
+    assert list((tmp_path / "box" / "tmp").iterdir()) == []
+
+
+def test_a_mailbox_whose_flush_failed_is_made_and_flushed_again(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    recorder = _SyncRecorder(monkeypatch, fail_directory_sync=True)
+    with pytest.raises(OSError):
+        Maildir(tmp_path / "box")
+    # What this call made is gone again, so that the next call does not
+    # take an unflushed directory for a durable one.
+    assert not (tmp_path / "box").exists()
+    recorder.fail_directory_sync = False
+    recorder.events.clear()
+    Maildir(tmp_path / "box")
+    synced = {inode for kind, inode in recorder.events if kind == "fsync"}
+    assert recorder.inode(tmp_path / "box") in synced and recorder.inode(tmp_path) in synced
+
+
+def test_mailbox_directories_are_private_and_their_parents_follow_the_umask(tmp_path: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        Maildir(tmp_path / "root" / "alice")
+    finally:
+        os.umask(old)
+    for sub in ("tmp", "new", "cur"):
+        assert (tmp_path / "root" / "alice" / sub).stat().st_mode & 0o777 == 0o700
+    assert (tmp_path / "root" / "alice").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "root").stat().st_mode & 0o777 == 0o755

@@ -27,6 +27,7 @@ by :meth:`MaildirMaildrop.commit` (the UPDATE state after QUIT).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -68,31 +69,51 @@ def _sync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def _make_directory(path: Path) -> None:
-    """Create ``path`` and any missing parents (mode 0700), each flushed into its parent.
+def _remove_quietly(path: Path) -> None:
+    """Unlink ``path`` when it can be; an error here must not hide the one being handled."""
+    with contextlib.suppress(OSError):
+        path.unlink()
+
+
+def _make_directory(path: Path, mode: int = 0o700) -> None:
+    """Create ``path`` (with ``mode``) and any missing parents, each flushed into its parent.
 
     An existing directory costs one ``stat``. A new one is fsync'ed, and so
     is the directory that now names it, so that mail delivered into it
-    later cannot vanish with it in a crash.
+    later cannot vanish with it in a crash. Parents get the default mode
+    (0777 less the umask), as ``mkdir -p`` gives them. When a flush fails,
+    the directory this call made is removed again (when still empty) and
+    the error raised, so that the next call makes and flushes it anew.
+    Not covered: a directory that another process has just made and not
+    yet flushed is taken as it is.
     """
     if path.is_dir():
         return
     missing: list[Path] = []
-    while not path.is_dir():
-        missing.append(path)
-        if path.parent == path:
+    current = path
+    while not current.is_dir():
+        missing.append(current)
+        if current.parent == current:
             break
-        path = path.parent
+        current = current.parent
     for directory in reversed(missing):
+        made = False
         try:
-            directory.mkdir(mode=0o700)
+            directory.mkdir(mode=mode if directory == path else 0o777)
+            made = True
         except FileExistsError:
             # Made meanwhile by another delivery, which may not have
             # flushed it yet: flushed here too.
             if not directory.is_dir():
                 raise
-        _sync_directory(directory)
-        _sync_directory(directory.parent)
+        try:
+            _sync_directory(directory)
+            _sync_directory(directory.parent)
+        except BaseException:
+            if made:
+                with contextlib.suppress(OSError):
+                    directory.rmdir()
+            raise
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,10 +161,16 @@ class Maildir:
 
         ``tmp/NAME`` is written and fsync'ed, linked to ``new/NAME``, and
         ``new/`` is fsync'ed; only then does it return, so a caller may
-        forget the message (a queue removes its entry) once it has. When any
-        step fails, both names are removed again and the error is raised:
-        the message is then not delivered, and trying again later delivers
-        it once.
+        forget the message (a queue removes its entry) once it has. The
+        ``tmp/`` name is removed last; one that cannot be removed is a
+        harmless leftover and does not fail the delivery.
+
+        When writing, linking or flushing fails, the names made so far are
+        removed again, as far as the file system lets it, and the error is
+        raised: the message is then normally not delivered, and a retry
+        delivers it. Delivery stays at least once, not exactly once: an
+        undo that fails, or a reader that took the message in between, can
+        leave a copy that the retry duplicates. It never loses one.
 
         Raises:
             OSError: the message could not be written or made durable.
@@ -160,18 +187,23 @@ class Maildir:
             os.fsync(fd)
         except BaseException:
             os.close(fd)
-            tmp_path.unlink(missing_ok=True)
+            _remove_quietly(tmp_path)
             raise
         os.close(fd)
         try:
             os.link(tmp_path, new_path)
-            try:
-                _sync_directory(new_path.parent)
-            except BaseException:
-                new_path.unlink(missing_ok=True)
-                raise
-        finally:
-            tmp_path.unlink(missing_ok=True)
+        except BaseException:
+            _remove_quietly(tmp_path)
+            raise
+        try:
+            _sync_directory(new_path.parent)
+        except BaseException:
+            # Not known to be durable: taken back, so that the retry
+            # delivers it once.
+            _remove_quietly(new_path)
+            _remove_quietly(tmp_path)
+            raise
+        _remove_quietly(tmp_path)
         return name
 
     def entries(self) -> list[MaildirEntry]:
