@@ -417,3 +417,114 @@ def test_an_unexpected_failure_in_the_flush_helper_fails_its_batch_and_nothing_h
         asyncio.run(scenario())
     finally:
         journal.close()
+
+
+def _wait_for(condition: object, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_a_rotation_on_the_event_loop_takes_the_file_made_ahead(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """The next journal is created and its directory fsync'ed by the retirer thread, not on the loop."""
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    journal = _journal.Journal(directory, queue_module._FileOps, rotate_after=0.0, sync=lambda: None)
+    directory_syncs: list[int] = []
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        if (os.fstat(fd).st_mode & 0o170000) == 0o040000:
+            directory_syncs.append(threading.get_ident())
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+    async def scenario() -> list[int]:
+        loop_thread = threading.get_ident()
+        numbers = []
+        for n in range(6):
+            numbers.append(await journal.commit_async(_journal.REMOVAL, b"q%d" % n))
+            journal.published(numbers[-1])
+            if n == 0:
+                # Only the very first journal is made on the loop: none was made
+                # ahead yet (the retirer may have made the next one since).
+                assert directory_syncs[0] == loop_thread
+            _wait_for(lambda: journal._spare is not None)
+        assert loop_thread not in directory_syncs[1:]
+        return numbers
+
+    try:
+        numbers = asyncio.run(scenario())
+    finally:
+        journal.close()
+    # One journal per flush (rotate_after=0), used in the order they were numbered.
+    assert numbers == list(range(1, 7))
+    # The file made ahead and never used is gone with the journal; everything was retired.
+    assert journals(tmp_path) == []
+
+
+def test_journal_numbers_follow_the_order_of_use_whoever_makes_the_file(tmp_path: Path) -> None:
+    """Rotations that find a file made ahead and rotations that make their own, mixed."""
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    journal = _journal.Journal(directory, queue_module._FileOps, rotate_after=0.0, sync=lambda: None)
+    try:
+        numbers = []
+        for n in range(40):
+            numbers.append(journal.commit(_journal.REMOVAL, b"q%d" % n))
+            journal.published(numbers[-1])
+            if n % 3 == 0:
+                time.sleep(0.01)  # sometimes the retirer gets to make the next file first
+        assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+    finally:
+        journal.close()
+    assert journals(tmp_path) == []
+
+
+def test_a_crash_with_a_journal_made_ahead_replays_cleanly(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    queue = Queue(spool, journal=True)
+    try:
+        queue_id = queue.enqueue(envelope(), MESSAGE)
+        assert queue._journal is not None
+        _wait_for(lambda: queue._journal is not None and queue._journal._spare is not None)
+        crashed = snapshot(spool, tmp_path / "crashed")
+    finally:
+        queue.close()
+    assert len(journals(crashed)) >= 2  # the active journal and the empty one made ahead
+    with Queue(crashed, journal=True) as recovered:
+        assert [e.queue_id for e in recovered.recover().entries] == [queue_id]
+        assert recovered.read_message(queue_id) == MESSAGE
+    assert journals(crashed) == []
+
+
+def test_a_journal_that_cannot_be_made_ahead_is_made_by_the_rotation(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "journal"
+    directory.mkdir()
+    journal = _journal.Journal(directory, queue_module._FileOps, rotate_after=0.0, sync=lambda: None)
+    real_create = journal._create
+    refused: list[int] = []
+
+    def create() -> tuple[int, int]:
+        if threading.current_thread().name == "rfcmail-journal-retirer":
+            refused.append(1)
+            raise OSError(errno.EMFILE, os.strerror(errno.EMFILE))
+        return real_create()
+
+    monkeypatch.setattr(journal, "_create", create)
+    try:
+        numbers = []
+        for n in range(5):
+            numbers.append(journal.commit(_journal.REMOVAL, b"q%d" % n))
+            journal.published(numbers[-1])
+            _wait_for(lambda: len(refused) > n)
+        assert journal._spare is None
+        assert numbers == list(range(1, 6))
+    finally:
+        journal.close()
+    assert journals(tmp_path) == []

@@ -13,8 +13,12 @@ flush for every change that arrived while the previous flush was running:
 * the caller then makes the change in ``queue/`` as usual, without fsync
   (the file was written before the journal flush, the rename or unlink comes
   after it) and reports it done with :meth:`Journal.published`;
-* every ``rotate_after`` seconds the journal is closed and a new one started;
-  a closed journal whose changes are all published is retired: one
+* every ``rotate_after`` seconds the journal is closed and a new one started
+  (made ahead, with its directory fsync, by the retirer thread, so that a
+  rotation on an event loop neither creates a file nor waits for the disk;
+  numbers still follow the order of use, since a file made ahead is always
+  the next one used); a closed journal whose changes are all published is
+  retired: one
   ``os.sync()`` (sync(2): every file written and renamed so far reaches the
   disk) and the journal file is deleted;
 * after a crash, :func:`replay` reapplies every journal left over, in order:
@@ -164,6 +168,14 @@ class Journal:
         self._threads: list[threading.Thread] = []
         # One file writer at a time: the committer thread and event loops.
         self._io_lock = threading.Lock()
+        # The next journal file, made ahead by the retirer thread so that a
+        # rotation on an event loop costs no file creation and no directory
+        # fsync there. One file is made at a time, under _open_lock, and
+        # always used before the next is made, so numbers follow the order
+        # of use (a replay depends on it).
+        self._open_lock = threading.Lock()
+        self._spare: tuple[int, int] | None = None
+        self._want_spare = False
         self._loops: dict[asyncio.AbstractEventLoop, _LoopState] = {}
         self._flusher: ThreadPoolExecutor | None = None
 
@@ -228,6 +240,7 @@ class Journal:
         if self._flusher is not None:
             self._flusher.shutdown(wait=True)
             self._flusher = None
+        self._drop_spare()
         with self._io_lock, self._condition:
             self._rotate()
             numbers = list(self._closed)
@@ -263,9 +276,9 @@ class Journal:
             self._closed.append(self._number)
             self._condition.notify_all()
 
-    def _open(self) -> None:
+    def _create(self) -> tuple[int, int]:
+        """Make the next journal file, durably named; its number and descriptor (``_open_lock`` is held)."""
         number = self._next_number
-        self._next_number += 1
         path = self.directory / f"{number:016d}.jnl"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
@@ -278,11 +291,45 @@ class Journal:
             os.close(fd)
             path.unlink(missing_ok=True)
             raise
+        self._next_number = number + 1
+        return number, fd
+
+    def _open(self) -> None:
+        """Make the next journal file the active one: the spare if one is ready, else a new one here."""
+        with self._open_lock:
+            spare, self._spare = self._spare, None
+            if spare is None:
+                spare = self._create()
+        number, fd = spare
         with self._condition:
             self._fd = fd
             self._number = number
             self._opened_at = time.monotonic()
             self._unpublished[number] = 0
+            # The retirer makes the next one ahead.
+            self._want_spare = True
+            self._condition.notify_all()
+
+    def _make_spare(self) -> None:
+        """In the retirer thread: make the next journal file ahead, if none is waiting."""
+        with self._open_lock:
+            if self._spare is not None or self._stopping:
+                return
+            try:
+                self._spare = self._create()
+            except OSError:
+                # The next rotation makes its file itself, and reports the error.
+                pass
+
+    def _drop_spare(self) -> None:
+        """At close: delete a spare never used (left behind, it would only be an empty journal)."""
+        with self._open_lock:
+            spare, self._spare = self._spare, None
+        if spare is not None:
+            number, fd = spare
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                (self.directory / f"{number:016d}.jnl").unlink()
 
     def _rotate_if_old(self) -> None:
         """Close the active journal once it is ``rotate_after`` old (the condition is held)."""
@@ -419,8 +466,14 @@ class Journal:
                 while not (ready := self._ready()):
                     if self._stopping:
                         return
+                    if self._want_spare:
+                        self._want_spare = False
+                        break
                     condition.wait()
-            self._retire(ready)
+            if ready:
+                self._retire(ready)
+            else:
+                self._make_spare()
 
     def _retire(self, numbers: list[int]) -> None:
         try:
