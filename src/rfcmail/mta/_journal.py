@@ -276,10 +276,14 @@ class Journal:
             self._closed.append(self._number)
             self._condition.notify_all()
 
+    def _path(self, number: int) -> Path:
+        """Where journal ``number`` lives (the name :func:`journal_files` finds)."""
+        return self.directory / f"{number:016d}.jnl"
+
     def _create(self) -> tuple[int, int]:
         """Make the next journal file, durably named; its number and descriptor (``_open_lock`` is held)."""
         number = self._next_number
-        path = self.directory / f"{number:016d}.jnl"
+        path = self._path(number)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
         try:
             directory = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -329,7 +333,7 @@ class Journal:
             number, fd = spare
             os.close(fd)
             with contextlib.suppress(OSError):
-                (self.directory / f"{number:016d}.jnl").unlink()
+                self._path(number).unlink()
 
     def _rotate_if_old(self) -> None:
         """Close the active journal once it is ``rotate_after`` old (the condition is held)."""
@@ -479,7 +483,7 @@ class Journal:
         try:
             self._sync()
             for number in numbers:
-                (self.directory / f"{number:016d}.jnl").unlink(missing_ok=True)
+                self._path(number).unlink(missing_ok=True)
         except OSError:
             # Kept: the journal is replayed at the next start instead.
             time.sleep(self.rotate_after)
